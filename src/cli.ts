@@ -6,6 +6,19 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EsrvidError, ExitCode } from './errors.js';
 import { listModels, modelPath, pullModels } from './commands/models.js';
+import { runUpscale } from './commands/upscale.js';
+import { UsageError } from './errors.js';
+
+/** Commander parser for numbers with a range, failing with one usage line. */
+function numberIn(name: string, min: number, max: number, integer = false) {
+  return (raw: string): number => {
+    const v = Number(raw);
+    if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+      throw new UsageError(`${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}, got "${raw}"`);
+    }
+    return v;
+  };
+}
 
 const debug = process.argv.includes('--debug');
 
@@ -34,6 +47,29 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`esrvid: ${str.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`) })
     .showSuggestionAfterError(true);
+
+  program
+    .argument('[input]', 'video to upscale')
+    .argument('[output]', 'where to write the upscaled video (.mp4, .mkv, .webm, .mov)')
+    .option('-s, --scale <n>', 'output scale (default: the model\'s, 4); non-native scales are resized with Lanczos', numberIn('--scale', 0.1, 16))
+    .option('-m, --model <name|file.onnx>', 'registry model, "auto", or an esrvid .onnx file', 'auto')
+    .option('-b, --batch <n>', 'frames per inference call', numberIn('--batch', 1, 64, true))
+    .option('--threads <n>', 'inference threads (default: all cores)', numberIn('--threads', 1, 256, true))
+    .option('--codec <name>', 'video encoder (libx264, libx265, libvpx-vp9, ffv1, ...)')
+    .option('--crf <n>', 'encoder quality (lower is better)', numberIn('--crf', 0, 63))
+    .option('--preset <name>', 'x264/x265 speed preset', 'medium')
+    .option('--pix-fmt <fmt>', 'output pixel format (default yuv420p, or yuv420p10le for 10-bit sources)')
+    .option('-y, --yes', 'overwrite the output if it exists')
+    .option('--json', 'print progress as NDJSON events on stdout')
+    .option('--ffmpeg <path>', 'ffmpeg binary to use (or ESRVID_FFMPEG)')
+    .option('--ffprobe <path>', 'ffprobe binary to use (or ESRVID_FFPROBE)')
+    .action(async (input: string | undefined, output: string | undefined, o: Record<string, unknown>) => {
+      if (!input || !output) {
+        program.outputHelp();
+        throw new UsageError('give an input and an output video', 'e.g. esrvid in.mp4 out.mp4 --scale 4');
+      }
+      await runUpscale(input, output, o as never);
+    });
 
   const models = program.command('models').description('list, fetch and locate the registry models');
   models.command('list').description('show the registry models and whether they are installed')

@@ -1,0 +1,142 @@
+/**
+ * What esrvid needs to know about an input before any work: its video stream (size, timing,
+ * colour, rotation), the streams to carry over, and whether it can be processed at all.
+ * Problems are reported as InputError before a single frame is decoded.
+ */
+import { execFile } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { InputError } from '../errors.js';
+import type { Binary } from './binaries.js';
+
+export interface VideoStreamInfo {
+  index: number;
+  codec: string;
+  width: number;
+  height: number;
+  pixFmt: string;
+  /** Bits per component of the source (8, 10, 12). */
+  bitDepth: number;
+  timeBase: [number, number];
+  /** Nominal rate (r_frame_rate) and average rate; they differ for variable-frame-rate video. */
+  rFrameRate: number;
+  avgFrameRate: number;
+  startTime: number;
+  duration: number | undefined;
+  frameCount: number | undefined;
+  sampleAspectRatio: string | undefined;
+  colorSpace: string | undefined;
+  colorTransfer: string | undefined;
+  colorPrimaries: string | undefined;
+  colorRange: string | undefined;
+  /** Clockwise display rotation in degrees from the display matrix or rotate tag (0, 90, 180, 270). */
+  rotation: number;
+  /** A single still image (png, jpeg, ...), handled as a one-frame video. */
+  stillImage: boolean;
+}
+
+export interface StreamInfo {
+  index: number;
+  type: 'audio' | 'subtitle' | 'data' | 'attachment' | 'video';
+  codec: string;
+  attachedPic: boolean;
+}
+
+export interface MediaInfo {
+  path: string;
+  formatName: string;
+  duration: number | undefined;
+  video: VideoStreamInfo;
+  streams: StreamInfo[];
+  chapters: number;
+}
+
+const rate = (s: string | undefined): number => {
+  if (!s) return 0;
+  const [n, d] = s.split('/').map(Number);
+  return d ? n! / d : Number(n) || 0;
+};
+const num = (s: unknown): number | undefined => {
+  const n = typeof s === 'number' ? s : typeof s === 'string' ? Number(s) : NaN;
+  return Number.isFinite(n) ? n : undefined;
+};
+
+function bitDepthOf(pixFmt: string, bitsPerRaw: number | undefined): number {
+  if (bitsPerRaw && bitsPerRaw > 0) return bitsPerRaw;
+  const m = /p(9|10|12|14|16)(le|be)?$/.exec(pixFmt);
+  return m ? Number(m[1]) : 8;
+}
+
+function rotationOf(stream: Record<string, any>): number {
+  let deg = 0;
+  const tag = num(stream.tags?.rotate);
+  if (tag !== undefined) deg = tag;
+  for (const sd of stream.side_data_list ?? []) {
+    if (typeof sd.rotation === 'number') deg = -sd.rotation; // display matrix rotation is counter-clockwise
+  }
+  return ((Math.round(deg / 90) * 90) % 360 + 360) % 360;
+}
+
+export async function probe(ffprobe: Binary, path: string): Promise<MediaInfo> {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new InputError(`input ${path} does not exist`, 'check the path');
+  }
+  if (st.isDirectory()) throw new InputError(`input ${path} is a directory`, 'give a video file');
+  if (st.size === 0) throw new InputError(`input ${path} is empty (0 bytes)`, 'give a video file');
+
+  let json: Record<string, any>;
+  try {
+    const { stdout } = await promisify(execFile)(ffprobe.path,
+      ['-v', 'error', '-show_streams', '-show_format', '-show_chapters', '-of', 'json', path],
+      { maxBuffer: 64 << 20, timeout: 60_000 });
+    json = JSON.parse(stdout);
+  } catch (err) {
+    const stderr = String((err as { stderr?: string }).stderr ?? '').trim().split('\n').pop() ?? '';
+    throw new InputError(`input ${path} is not a readable video (${stderr.replace(/^.*?: /, '') || 'ffprobe failed'})`,
+      'check that the file is complete and is a video', err);
+  }
+  const streams: Record<string, any>[] = json.streams ?? [];
+  const formatName: string = json.format?.format_name ?? '';
+  const isImageFormat = /(^|,)(image2|png_pipe|jpeg_pipe|webp_pipe|bmp_pipe|tiff_pipe|gif)(,|$)/.test(formatName);
+  const v = streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
+  if (!v) {
+    const kinds = [...new Set(streams.map((s) => s.codec_type))].join(', ') || 'no streams';
+    throw new InputError(`input ${path} has no video stream (${kinds})`, 'esrvid upscales video; give a file with a video track');
+  }
+  const width = num(v.width) ?? 0;
+  const height = num(v.height) ?? 0;
+  if (width <= 0 || height <= 0) throw new InputError(`input ${path}: the video stream has no frame size`, 'the file may be damaged');
+  const tb = String(v.time_base ?? '1/1000').split('/').map(Number) as [number, number];
+  const video: VideoStreamInfo = {
+    index: v.index,
+    codec: v.codec_name ?? 'unknown',
+    width,
+    height,
+    pixFmt: v.pix_fmt ?? 'unknown',
+    bitDepth: bitDepthOf(v.pix_fmt ?? '', num(v.bits_per_raw_sample)),
+    timeBase: tb,
+    rFrameRate: rate(v.r_frame_rate),
+    avgFrameRate: rate(v.avg_frame_rate),
+    startTime: num(v.start_time) ?? 0,
+    duration: num(v.duration) ?? num(json.format?.duration),
+    frameCount: num(v.nb_frames),
+    sampleAspectRatio: v.sample_aspect_ratio && v.sample_aspect_ratio !== '0:1' ? v.sample_aspect_ratio : undefined,
+    colorSpace: v.color_space,
+    colorTransfer: v.color_transfer,
+    colorPrimaries: v.color_primaries,
+    colorRange: v.color_range,
+    rotation: rotationOf(v),
+    stillImage: isImageFormat,
+  };
+  return {
+    path,
+    formatName,
+    duration: num(json.format?.duration),
+    video,
+    streams: streams.map((s) => ({ index: s.index, type: s.codec_type, codec: s.codec_name ?? 'unknown', attachedPic: !!s.disposition?.attached_pic })),
+    chapters: (json.chapters ?? []).length,
+  };
+}
