@@ -45,6 +45,8 @@ export interface DoneEvent {
   output: string;
   bytes: number;
   damagedFrames: number;
+  /** Peak resident memory of the esrvid process (inference worker included), bytes. */
+  peakRssBytes: number;
   stageMs: { decode: number; infer: number; encode: number };
 }
 

@@ -17,6 +17,8 @@ import { AsyncQueue } from './async-queue.js';
 import { Decoder, type DecodedFrame } from './decode/decoder.js';
 import { containerFor, defaultCodec, planStreams } from './encode/containers.js';
 import { encoderArgs } from './encode/encoder-args.js';
+import { fixMp4LastFrame } from './encode/mp4-duration-fix.js';
+import { writeRotation } from './encode/rotation.js';
 import { Encoder } from './encode/encoder.js';
 import { CancelledError, InputError, OutputError, UsageError } from './errors.js';
 import type { PipelineEvent } from './events.js';
@@ -122,8 +124,12 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   const fps = v.avgFrameRate || v.rFrameRate;
   const totalFrames = v.frameCount ?? (v.duration && fps ? Math.round(v.duration * fps) : undefined);
 
+  const frameDurationUs = fps > 0 ? 1e6 / fps : 40_000;
+  let firstPtsUs: number | undefined;
+  let lastPtsUs = 0;
   const outAbs = resolve(o.output);
   const tmp = join(dirname(outAbs), `.${basename(outAbs)}.esrvid-${process.pid}-${randomBytes(3).toString('hex')}.partial`);
+  const rotated = `${tmp}.rotated`;
   try {
     await access(dirname(outAbs), constants.W_OK);
   } catch {
@@ -135,7 +141,7 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     model: model.name, modelReason: model.reason, device, precision: model.precision, batch, tile: 0, totalFrames, fps,
   });
   if (colour.assumed) emit({ type: 'warning', message: `the source declares no colour matrix: assuming ${colour.tags.colorspace} (as players do for ${v.height >= 720 ? 'HD' : 'SD'})` });
-  if (v.avgFrameRate && v.rFrameRate && Math.abs(v.avgFrameRate - v.rFrameRate) / v.rFrameRate > 0.01) {
+  if (v.variableFrameRate) {
     emit({ type: 'warning', message: 'variable frame rate detected: every frame keeps its source timestamp' });
   }
   for (const w of carry.warnings) emit({ type: 'warning', message: w });
@@ -186,8 +192,8 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
       ffmpeg: tools.ffmpeg, source: o.input, output: tmp, container, frameWidth: frameW, frameHeight: frameH,
       outWidth: outW, outHeight: outH, settings: { codec, crf: o.crf, preset: o.preset ?? 'medium', pixFmt }, colour,
       streams: carry.streams, sourceVideoIndex: v.index, timeBase: v.timeBase,
-      rotation: keepRotationTag ? v.rotation : 0, sampleAspectRatio: v.sampleAspectRatio,
-    }), frameW, frameH);
+      sampleAspectRatio: v.sampleAspectRatio,
+    }), frameW, frameH, frameDurationUs);
     const enc = encoder;
     const ups = upscaler;
     const frameOutBytes = frameW * frameH * 3;
@@ -201,6 +207,8 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
         decoder.pool.release(f.data); // copied: the decoder may reuse it now
       });
       const pts = frames.map((f) => f.ptsUs);
+      firstPtsUs ??= pts[0];
+      lastPtsUs = pts.at(-1)!;
       const { slot: back, ms } = await ups.run(slot, frames.length, inW, inH);
       stage.infer += ms;
       await encodeQueue.onSizeLessThan(slotsCount);
@@ -259,11 +267,20 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     if (decoder.damageMessages > 0) {
       emit({ type: 'warning', message: `the decoder reported ${decoder.damageMessages} damaged-data message(s); ${framesOut} frames were decoded and kept with their timestamps` });
     }
-    await rename(tmp, outAbs);
+    let final = tmp;
+    if (keepRotationTag && v.rotation !== 0) {
+      // The tag is written so the output's display matrix reports what the source's did.
+      await writeRotation(tools.ffmpeg, tmp, rotated, (360 - v.rotation) % 360, container as 'mp4' | 'mov');
+      final = rotated;
+    }
+    if (keepRotationTag && firstPtsUs !== undefined) {
+      await fixMp4LastFrame(final, lastPtsUs - firstPtsUs + frameDurationUs, frameDurationUs);
+    }
+    await rename(final, outAbs);
     const bytes = (await stat(outAbs)).size;
     progress(true);
     const elapsedMs = performance.now() - started;
-    emit({ type: 'done', frames: framesOut, elapsedMs, output: o.output, bytes, damagedFrames: decoder.damageMessages, stageMs: { ...stage } });
+    emit({ type: 'done', frames: framesOut, elapsedMs, output: o.output, bytes, damagedFrames: decoder.damageMessages, peakRssBytes: process.resourceUsage().maxRSS * 1024, stageMs: { ...stage } });
     return { output: o.output, frames: framesOut, elapsedMs, bytes, model: model.name, info };
   } catch (err) {
     internal.abort();
@@ -275,5 +292,6 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     await encoder?.kill();
     await upscaler?.close();
     await rm(tmp, { force: true });
+    await rm(rotated, { force: true });
   }
 }

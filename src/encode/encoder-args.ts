@@ -31,8 +31,6 @@ export interface EncoderArgsInput {
   sourceVideoIndex: number;
   /** The source video stream's time base, kept so timestamps survive exactly. */
   timeBase: [number, number];
-  /** Clockwise rotation to record in the output (MP4/MOV), 0 for none. */
-  rotation: number;
   sampleAspectRatio?: string;
   /** Only this span of the source (seconds) feeds audio/subtitles, shifted to start at 0. */
   range?: { start: number; duration: number };
@@ -66,7 +64,9 @@ export function encoderArgs(a: EncoderArgsInput): string[] {
   const spec = { audio: 'a', subtitle: 's', attachment: 't' } as const;
   for (const st of a.streams) {
     const n = counters[st.type]++;
-    streamArgs.push('-map', `1:${st.index}`, `-c:${spec[st.type]}:${n}`, st.codec);
+    // Naming any stream's metadata source turns off ffmpeg's automatic per-stream copy, so each
+    // carried stream names its own (language, title, handler).
+    streamArgs.push('-map', `1:${st.index}`, `-c:${spec[st.type]}:${n}`, st.codec, `-map_metadata:s:${spec[st.type]}:${n}`, `1:s:${st.index}`);
   }
   const rangeIn = a.range ? ['-ss', a.range.start.toFixed(6), '-t', a.range.duration.toFixed(6)] : [];
   return [
@@ -92,7 +92,6 @@ export function encoderArgs(a: EncoderArgsInput): string[] {
     '-enc_time_base:v', `${a.timeBase[0]}:${a.timeBase[1]}`,
     ...(mp4like && a.timeBase[0] === 1 ? ['-video_track_timescale', String(a.timeBase[1])] : []),
     ...(mp4like ? ['-movflags', '+faststart'] : []),
-    ...(mp4like ? ['-metadata:s:v:0', `rotate=${a.rotation}`] : []),
     '-f', FORMAT[a.container],
     a.output,
   ];

@@ -16,8 +16,12 @@ export class Encoder {
   private stdinError: Error | undefined;
   private framesWritten = 0;
 
-  constructor(private readonly ffmpeg: Binary, private readonly args: string[], width: number, height: number) {
-    this.writer = new MatroskaRawWriter({ width, height });
+  /**
+   * `frameDurationUs` is the nominal frame duration: without it the last frame has no duration,
+   * and an MP4 edit list then ends where that frame starts, hiding it from players.
+   */
+  constructor(private readonly ffmpeg: Binary, private readonly args: string[], width: number, height: number, frameDurationUs?: number) {
+    this.writer = new MatroskaRawWriter({ width, height, defaultDurationUs: frameDurationUs });
     this.child = spawn(ffmpeg.path, args, { stdio: ['pipe', 'ignore', 'pipe'] });
     this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
     this.child.once('error', (e) => (this.stdinError = e));

@@ -33,6 +33,8 @@ export interface VideoStreamInfo {
   rotation: number;
   /** A single still image (png, jpeg, ...), handled as a one-frame video. */
   stillImage: boolean;
+  /** Frame intervals vary (measured on the first packets; r_frame_rate often hides it). */
+  variableFrameRate: boolean;
 }
 
 export interface StreamInfo {
@@ -130,6 +132,7 @@ export async function probe(ffprobe: Binary, path: string): Promise<MediaInfo> {
     colorRange: v.color_range,
     rotation: rotationOf(v),
     stillImage: isImageFormat,
+    variableFrameRate: await sampleIsVariableRate(ffprobe, path, v.index),
   };
   return {
     path,
@@ -139,4 +142,22 @@ export async function probe(ffprobe: Binary, path: string): Promise<MediaInfo> {
     streams: streams.map((s) => ({ index: s.index, type: s.codec_type, codec: s.codec_name ?? 'unknown', attachedPic: !!s.disposition?.attached_pic })),
     chapters: (json.chapters ?? []).length,
   };
+}
+
+/**
+ * Reads the timestamps of the first 300 video packets (demux only, no decoding: milliseconds even
+ * for a film) and calls the rate variable when the gaps between frames differ by more than 5%.
+ */
+async function sampleIsVariableRate(ffprobe: Binary, path: string, index: number): Promise<boolean> {
+  try {
+    const { stdout } = await promisify(execFile)(ffprobe.path,
+      ['-v', 'error', '-select_streams', String(index), '-read_intervals', '%+#300', '-show_entries', 'packet=pts', '-of', 'csv=p=0', path],
+      { maxBuffer: 8 << 20, timeout: 60_000 });
+    const pts = stdout.split('\n').filter((l) => /^-?\d+$/.test(l.trim())).map(Number).sort((a, b) => a - b);
+    const gaps = pts.slice(1).map((p, i) => p - pts[i]!).filter((g) => g > 0);
+    if (gaps.length < 2) return false;
+    return Math.max(...gaps) > Math.min(...gaps) * 1.05 + 1;
+  } catch {
+    return false;
+  }
 }

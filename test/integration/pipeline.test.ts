@@ -1,0 +1,146 @@
+/**
+ * The main job end to end, with the real ffmpeg, the real ONNX Runtime and a real converted
+ * Real-ESRGAN model, on clips made at test time from a real photograph.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pullModel } from '../../src/models/pull.js';
+import { onnxPath } from '../../src/models/store.js';
+import { psnr } from '../helpers/image.js';
+import { decodeRgb, ffmpeg, ffprobeJson, packetTimes, PHOTO, runCli, streamMd5, tempDir } from '../helpers/media.js';
+
+const MODEL = 'realesr-animevideov3-x4';
+const { dir, cleanup } = tempDir();
+afterAll(cleanup);
+
+/** Irregular frame times (seconds): a variable-frame-rate clip of 20 frames. */
+const VFR_TIMES = [0, 0.04, 0.08, 0.125, 0.3, 0.34, 0.38, 0.5, 0.533, 0.566, 0.6, 0.9, 0.94, 0.98, 1.02, 1.2, 1.3, 1.34, 1.38, 1.5];
+
+async function makeSources() {
+  const srt = join(dir, 'subs.srt');
+  writeFileSync(srt, '1\n00:00:00,100 --> 00:00:00,800\nfirst line\n\n2\n00:00:01,000 --> 00:00:01,400\nsecond line\n');
+  const meta = join(dir, 'chapters.txt');
+  writeFileSync(meta, ';FFMETADATA1\ntitle=esrvid test clip\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=700\ntitle=One\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=700\nEND=1500\ntitle=Two\n');
+  // setpts places frame N at VFR_TIMES[N] (a chain of if()s over N).
+  const expr = VFR_TIMES.map((t, n) => `if(eq(N,${n}),${t}/TB,`).join('') + 'N/TB' + ')'.repeat(VFR_TIMES.length);
+  await ffmpeg([
+    '-loop', '1', '-framerate', '25', '-i', PHOTO,
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-f', 'lavfi', '-i', 'sine=frequency=660:sample_rate=44100',
+    '-i', srt, '-f', 'ffmetadata', '-i', meta,
+    '-filter_complex', `[0:v]crop=48:32:x='n*6':y=60,setpts='${expr}',format=yuv420p[v]`,
+    '-map', '[v]', '-map', '1:a', '-map', '2:a', '-map', '3:s', '-map_metadata', '4', '-map_chapters', '4',
+    '-frames:v', String(VFR_TIMES.length), '-t', '1.6', '-vsync', 'passthrough',
+    '-c:v', 'libx264', '-crf', '10', '-colorspace', 'bt709', '-color_primaries', 'bt709', '-color_trc', 'bt709', '-color_range', 'tv',
+    '-c:a:0', 'aac', '-c:a:1', 'libopus', '-c:s', 'srt', '-metadata:s:a:1', 'language=fra',
+    join(dir, 'vfr.mkv'),
+  ]);
+  await ffmpeg([
+    '-loop', '1', '-framerate', '24', '-i', PHOTO,
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-i', srt, '-f', 'ffmetadata', '-i', meta,
+    '-filter_complex', "[0:v]crop=48:32:x='n*4':y=50,format=yuv420p[v]",
+    '-map', '[v]', '-map', '1:a', '-map', '2:s', '-map_metadata', '3', '-map_chapters', '3', '-t', '0.5',
+    '-c:v', 'libx264', '-crf', '10', '-colorspace', 'bt709', '-color_primaries', 'bt709', '-color_trc', 'bt709', '-color_range', 'tv',
+    '-c:a', 'aac', '-c:s', 'mov_text',
+    join(dir, 'upright.mp4'),
+  ]);
+  // ffmpeg writes a rotation tag only when remuxing.
+  await ffmpeg(['-i', join(dir, 'upright.mp4'), '-map', '0', '-c', 'copy', '-metadata:s:v:0', 'rotate=90', join(dir, 'rotated.mp4')]);
+}
+
+beforeAll(async () => {
+  await Promise.all([makeSources(), pullModel(MODEL)]);
+});
+
+describe('esrvid in out: nothing of the source lost', () => {
+  it('VFR Matroska with two audio tracks, subtitles and chapters, lossless output', async () => {
+    const src = join(dir, 'vfr.mkv');
+    const out = join(dir, 'vfr-x4.mkv');
+    const r = await runCli([src, out, '--model', MODEL, '--codec', 'ffv1', '--pix-fmt', 'bgr0', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+
+    // --json: one event per line, start first, done last with the output's frame count.
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events[0].type).toBe('start');
+    expect(events.at(-1).type).toBe('done');
+    expect(events.some((e) => e.type === 'warning' && /variable frame rate/.test(e.message))).toBe(true);
+
+    const [inTimes, outTimes] = await Promise.all([packetTimes(src), packetTimes(out)]);
+    expect(inTimes.length).toBe(VFR_TIMES.length);
+    expect(outTimes.length).toBe(inTimes.length);
+    expect(events.at(-1).frames).toBe(outTimes.length);
+    outTimes.forEach((t, i) => expect(Math.abs(t - inTimes[i]!), `frame ${i}`).toBeLessThanOrEqual(0.001));
+
+    const probeIn = await ffprobeJson(src, ['-show_streams', '-show_chapters']);
+    const probeOut = await ffprobeJson(out, ['-show_streams', '-show_chapters']);
+    const v = probeOut.streams.find((s: any) => s.codec_type === 'video');
+    expect([v.width, v.height]).toEqual([48 * 4, 32 * 4]);
+    const kinds = (p: any, t: string) => p.streams.filter((s: any) => s.codec_type === t).length;
+    expect(kinds(probeOut, 'audio')).toBe(2);
+    expect(kinds(probeOut, 'subtitle')).toBe(kinds(probeIn, 'subtitle'));
+    expect(probeOut.chapters.map((c: any) => [c.start_time, c.tags?.title])).toEqual(probeIn.chapters.map((c: any) => [c.start_time, c.tags?.title]));
+    expect(probeOut.streams.find((s: any) => s.codec_name === 'opus').tags.language).toBe('fra');
+
+    for (const map of ['0:a:0', '0:a:1', '0:s:0']) {
+      expect(await streamMd5(out, map), map).toBe(await streamMd5(src, map));
+    }
+
+    // Every output frame equals the model's output on the decoded source frame.
+    const session = await ort.InferenceSession.create(onnxPath(MODEL), { intraOpNumThreads: 2 });
+    const inRgb = await decodeRgb(src, { matrix: 'bt709', range: 'tv' });
+    const outRgb = await decodeRgb(out);
+    const inBytes = 48 * 32 * 3;
+    const outBytes = inBytes * 16;
+    expect(outRgb.length).toBe(outBytes * VFR_TIMES.length);
+    for (const k of [0, 7, VFR_TIMES.length - 1]) {
+      const res = await session.run({ frames: new ort.Tensor('uint8', new Uint8Array(inRgb.subarray(k * inBytes, (k + 1) * inBytes)), [1, 32, 48, 3]) });
+      const expected = res.upscaled!.data as Uint8Array;
+      expect(psnr(outRgb.subarray(k * outBytes, (k + 1) * outBytes), expected).db, `frame ${k}`).toBeGreaterThanOrEqual(45);
+    }
+    await session.release();
+  });
+
+  it('VFR source to MP4: every frame decodable, timestamps within 1 ms', async () => {
+    const src = join(dir, 'vfr.mkv');
+    const out = join(dir, 'vfr-x4.mp4');
+    const r = await runCli([src, out, '--model', MODEL, '-q']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const decoded = await ffprobeJson(out, ['-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames']);
+    expect(Number(decoded.streams[0].nb_read_frames)).toBe(VFR_TIMES.length);
+    const [inTimes, outTimes] = await Promise.all([packetTimes(src), packetTimes(out)]);
+    expect(outTimes.length).toBe(inTimes.length);
+    outTimes.forEach((t, i) => expect(Math.abs(t - inTimes[i]!), `frame ${i}`).toBeLessThanOrEqual(0.001));
+    expect(await streamMd5(out, '0:a:0')).toBe(await streamMd5(src, '0:a:0'));
+  });
+
+  it('MP4 with rotation, colour tags, mov_text subtitles and chapters keeps them all', async () => {
+    const src = join(dir, 'rotated.mp4');
+    const out = join(dir, 'rotated-x2.mp4');
+    const r = await runCli([src, out, '--model', MODEL, '--scale', '2', '-q']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const pin = await ffprobeJson(src, ['-show_streams', '-show_chapters']);
+    const pout = await ffprobeJson(out, ['-show_streams', '-show_chapters', '-show_format']);
+    const vin = pin.streams.find((s: any) => s.codec_type === 'video');
+    const vout = pout.streams.find((s: any) => s.codec_type === 'video');
+    // --scale 2 with a x4 model: the network runs at x4, Lanczos brings it to x2.
+    expect([vout.width, vout.height]).toEqual([vin.width * 2, vin.height * 2]);
+    expect(Number(vout.nb_frames)).toBe(Number(vin.nb_frames));
+    // Decoded (not just stored) frames: an edit list cutting the last frame would show here.
+    const decodedFrames = async (f: string) => Number((await ffprobeJson(f, ['-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames'])).streams[0].nb_read_frames);
+    expect(await decodedFrames(out)).toBe(await decodedFrames(src));
+    const rot = (s: any) => s.side_data_list?.find((d: any) => 'rotation' in d)?.rotation ?? Number(s.tags?.rotate ?? 0);
+    expect(rot(vin)).not.toBe(0);
+    expect(rot(vout)).toBe(rot(vin));
+    for (const k of ['color_space', 'color_primaries', 'color_transfer', 'color_range']) expect(vout[k], k).toBe(vin[k]);
+    expect(pout.streams.filter((s: any) => s.codec_type === 'subtitle').map((s: any) => s.codec_name)).toEqual(['mov_text']);
+    expect(pout.chapters.length).toBe(pin.chapters.length);
+    expect(await streamMd5(out, '0:a:0')).toBe(await streamMd5(src, '0:a:0'));
+    expect(await packetTimes(out)).toEqual(await packetTimes(src));
+  });
+});
