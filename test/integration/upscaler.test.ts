@@ -1,0 +1,60 @@
+/**
+ * The inference stage's buffer discipline: batch slots are allocated once and cycle between the
+ * pipeline and the worker thread by transfer (no copies, no new buffers per batch), and ONNX
+ * Runtime writes each result into the slot's pre-allocated output.
+ */
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Upscaler } from '../../src/infer/upscaler.js';
+import { pullModel } from '../../src/models/pull.js';
+import { onnxPath } from '../../src/models/store.js';
+
+const MODEL = 'realesr-general-x4v3';
+const W = 24;
+const H = 16;
+let upscaler: Upscaler;
+let reference: ort.InferenceSession;
+
+beforeAll(async () => {
+  await pullModel(MODEL);
+  upscaler = await Upscaler.start({ modelPath: onnxPath(MODEL), scale: 4, threads: 2 });
+  reference = await ort.InferenceSession.create(onnxPath(MODEL), { intraOpNumThreads: 2 });
+});
+afterAll(async () => {
+  await upscaler.close();
+  await reference.release();
+});
+
+const frame = (seed: number) => Uint8Array.from({ length: W * H * 3 }, (_, i) => (i * 31 + seed * 57) % 256);
+
+describe('Upscaler', () => {
+  it('reuses two slots for eight batches and returns exactly the model output', async () => {
+    let slots = [upscaler.allocateSlot(2, W, H), upscaler.allocateSlot(2, W, H)];
+    const outBytes = W * H * 3 * 16;
+    for (let b = 0; b < 8; b++) {
+      const slot = slots[b % 2]!;
+      const input = new Uint8Array(slot.input);
+      input.set(frame(2 * b), 0);
+      input.set(frame(2 * b + 1), W * H * 3);
+      const { slot: back } = await upscaler.run(slot, 2, W, H);
+      // Transferred, not copied: the references we sent are now detached.
+      expect(slot.input.byteLength).toBe(0);
+      expect(slot.output.byteLength).toBe(0);
+      expect(back.output.byteLength).toBe(2 * outBytes);
+      const expected = await reference.run({ frames: new ort.Tensor('uint8', Uint8Array.from([...frame(2 * b), ...frame(2 * b + 1)]), [2, H, W, 3]) });
+      expect(Buffer.compare(Buffer.from(back.output), Buffer.from((expected.upscaled!.data as Uint8Array).buffer))).toBe(0);
+      slots = b % 2 === 0 ? [back, slots[1]!] : [slots[0]!, back];
+    }
+    expect(upscaler.allocations).toBe(2);
+  });
+
+  it('a batch smaller than the slot uses the front of the same buffers', async () => {
+    const slot = upscaler.allocateSlot(4, W, H);
+    new Uint8Array(slot.input).set(frame(99));
+    const { slot: back } = await upscaler.run(slot, 1, W, H);
+    expect(back.output.byteLength).toBe(4 * W * H * 3 * 16);
+    const expected = await reference.run({ frames: new ort.Tensor('uint8', frame(99), [1, H, W, 3]) });
+    const got = new Uint8Array(back.output, 0, W * H * 3 * 16);
+    expect(Buffer.compare(Buffer.from(got), Buffer.from(expected.upscaled!.data as Uint8Array))).toBe(0);
+  });
+});
