@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EsrvidError, ExitCode } from './errors.js';
 import { listModels, modelPath, pullModels } from './commands/models.js';
+import { parseFrameRange, parseTimecode } from './commands/parse.js';
 import { runUpscale } from './commands/upscale.js';
 import { UsageError } from './errors.js';
 
@@ -52,6 +53,9 @@ export function buildProgram(): Command {
     .argument('[input]', 'video to upscale')
     .argument('[output]', 'where to write the upscaled video (.mp4, .mkv, .webm, .mov)')
     .option('-s, --scale <n>', 'output scale (default: the model\'s, 4); non-native scales are resized with Lanczos', numberIn('--scale', 0.1, 16))
+    .option('--start <time>', 'upscale from this time (seconds or [hh:]mm:ss[.mmm])', (v: string) => parseTimecode(v, '--start'))
+    .option('--end <time>', 'upscale up to this time (excluded)', (v: string) => parseTimecode(v, '--end'))
+    .option('--frames <a:b>', 'upscale frames a to b-1 (counted from 0; "a:" to the end)', parseFrameRange)
     .option('-m, --model <name|file.onnx>', 'registry model, "auto", or an esrvid .onnx file', 'auto')
     .option('-b, --batch <n>', 'frames per inference call', numberIn('--batch', 1, 64, true))
     .option('--threads <n>', 'inference threads (default: all cores)', numberIn('--threads', 1, 256, true))

@@ -22,9 +22,9 @@ import { writeRotation } from './encode/rotation.js';
 import { Encoder } from './encode/encoder.js';
 import { CancelledError, InputError, OutputError, UsageError } from './errors.js';
 import type { PipelineEvent } from './events.js';
-import { findFfmpeg } from './ffmpeg/binaries.js';
+import { findFfmpeg, type Binary } from './ffmpeg/binaries.js';
 import { planColour } from './ffmpeg/colour.js';
-import { probe, type MediaInfo } from './ffmpeg/probe.js';
+import { probe, videoFrameTimes, type MediaInfo } from './ffmpeg/probe.js';
 import { Upscaler, type BatchSlot } from './infer/upscaler.js';
 import type { PullEvent } from './models/pull.js';
 import { resolveModel } from './models/resolve.js';
@@ -34,6 +34,11 @@ export interface UpscaleOptions {
   output: string;
   /** Output scale relative to the input (default: the model's native scale). */
   scale?: number;
+  /** Only frames shown from `start` (inclusive) to `end` (exclusive), in seconds from the start. */
+  start?: number;
+  end?: number;
+  /** Only frames a (inclusive) to b (exclusive), counted from 0 in presentation order. */
+  frames?: [number, number | undefined];
   /** Registry name, 'auto', or a path to an esrvid .onnx model. */
   model?: string;
   device?: 'cpu';
@@ -86,6 +91,52 @@ function checkOutputPath(input: string, output: string, overwrite: boolean): voi
   }
 }
 
+interface RangePlan {
+  /** Input seek for the decoder and the audio source, seconds from the start (undefined: whole file). */
+  seekSeconds?: number;
+  durationSeconds?: number;
+  /** Frames with a source timestamp at or after this (µs) are not taken. */
+  endUs: number;
+  /** Exactly this many frames (for --frames). */
+  frameCount?: number;
+  /** Subtracted from every source timestamp so the output starts at 0. */
+  shiftUs: number;
+}
+
+/**
+ * Turns --start/--end/--frames into seek points on the source's clock. Times are relative to the
+ * container's start, as players show them; frame numbers are resolved to exact timestamps by a
+ * demux-only scan, so a range is frame-exact even with variable frame rates.
+ */
+async function planRange(o: UpscaleOptions, info: MediaInfo, ffprobe: Binary): Promise<RangePlan> {
+  const base = info.startTime;
+  const length = info.duration ?? info.video.duration;
+  const whole: RangePlan = { endUs: Infinity, shiftUs: Math.round(Math.max(0, base) * 1e6) };
+  let start = o.start;
+  let end = o.end;
+  let frameCount: number | undefined;
+  if (o.frames) {
+    const times = await videoFrameTimes(ffprobe, info.path, info.video.index);
+    const [a, b] = o.frames;
+    if (a >= times.length) throw new InputError(`--frames starts at frame ${a}, but the video has ${times.length} frames`, `use a start below ${times.length}`);
+    start = times[a]! / 1e6 - base;
+    end = b !== undefined && b < times.length ? times[b]! / 1e6 - base : undefined;
+    frameCount = Math.min(b ?? times.length, times.length) - a;
+  }
+  if (start === undefined && end === undefined) return whole;
+  const s = start ?? 0;
+  if (length !== undefined && s >= length) {
+    throw new InputError(`--start ${s.toFixed(3)} s is beyond the end of the video (${length.toFixed(3)} s)`, `use a start below ${length.toFixed(3)}`);
+  }
+  return {
+    seekSeconds: s,
+    durationSeconds: end !== undefined ? end - s : undefined,
+    endUs: end !== undefined ? Math.round((base + end) * 1e6) : Infinity,
+    frameCount,
+    shiftUs: Math.round((base + s) * 1e6),
+  };
+}
+
 export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   const started = performance.now();
   const emit = (e: PipelineEvent) => o.onEvent?.(e);
@@ -93,10 +144,18 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   if (o.scale !== undefined && !(o.scale > 0 && o.scale <= 16)) throw new UsageError(`--scale must be between 0 and 16, got ${o.scale}`);
   if (o.batch !== undefined && !(Number.isInteger(o.batch) && o.batch >= 1 && o.batch <= 64)) throw new UsageError(`--batch must be a whole number from 1 to 64, got ${o.batch}`);
 
+  if (o.start !== undefined && !(o.start >= 0)) throw new UsageError(`--start must be 0 or more, got ${o.start}`);
+  if (o.end !== undefined && !(o.end > (o.start ?? 0))) throw new UsageError(`--end (${o.end}) must be after --start (${o.start ?? 0})`);
+  if (o.frames && (o.start !== undefined || o.end !== undefined)) throw new UsageError('give either --frames or --start/--end, not both');
+  if (o.frames && !(o.frames[0] >= 0 && (o.frames[1] === undefined || o.frames[1] > o.frames[0]))) {
+    throw new UsageError(`--frames ${o.frames[0]}:${o.frames[1] ?? ''} is empty`, 'use a:b with a < b (b excluded)');
+  }
+
   const tools = await findFfmpeg({ ffmpeg: o.ffmpegPath, ffprobe: o.ffprobePath });
   const info = await probe(tools.ffprobe, o.input);
   checkOutputPath(o.input, o.output, !!o.overwrite);
   const v = info.video;
+  const range = await planRange(o, info, tools.ffprobe);
 
   const device = o.device ?? 'cpu';
   const model = await resolveModel(o.model ?? 'auto', { device, precision: 'fp32', onPull: o.onPull });
@@ -122,7 +181,8 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   const carry = planStreams(container, info.streams.filter((s) => s.index !== v.index && !s.attachedPic));
   const batch = o.batch ?? 1;
   const fps = v.avgFrameRate || v.rFrameRate;
-  const totalFrames = v.frameCount ?? (v.duration && fps ? Math.round(v.duration * fps) : undefined);
+  const totalFrames = range.frameCount ?? (range.durationSeconds !== undefined && fps ? Math.round(range.durationSeconds * fps)
+    : v.frameCount ?? (v.duration && fps ? Math.round(v.duration * fps) : undefined));
 
   const frameDurationUs = fps > 0 ? 1e6 / fps : 40_000;
   let firstPtsUs: number | undefined;
@@ -154,7 +214,7 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   const slotsCount = 2;
   const decoder = new Decoder({
     ffmpeg: tools.ffmpeg, input: o.input, streamIndex: v.index, width: inW, height: inH, colour,
-    noAutorotate: keepRotationTag, poolSize: batch * 2 + 2, signal,
+    noAutorotate: keepRotationTag, poolSize: batch * 2 + 2, signal, startSeconds: range.seekSeconds,
   });
   let upscaler: Upscaler | undefined;
   let encoder: Encoder | undefined;
@@ -192,7 +252,8 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
       ffmpeg: tools.ffmpeg, source: o.input, output: tmp, container, frameWidth: frameW, frameHeight: frameH,
       outWidth: outW, outHeight: outH, settings: { codec, crf: o.crf, preset: o.preset ?? 'medium', pixFmt }, colour,
       streams: carry.streams, sourceVideoIndex: v.index, timeBase: v.timeBase,
-      sampleAspectRatio: v.sampleAspectRatio,
+      sampleAspectRatio: v.sampleAspectRatio, shiftUs: range.shiftUs,
+      range: range.seekSeconds !== undefined ? { start: range.seekSeconds, duration: range.durationSeconds } : undefined,
     }), frameW, frameH, frameDurationUs);
     const enc = encoder;
     const ups = upscaler;
@@ -206,7 +267,7 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
         input.set(f.data, i * f.data.byteLength);
         decoder.pool.release(f.data); // copied: the decoder may reuse it now
       });
-      const pts = frames.map((f) => f.ptsUs);
+      const pts = frames.map((f) => f.ptsUs - range.shiftUs);
       firstPtsUs ??= pts[0];
       lastPtsUs = pts.at(-1)!;
       const { slot: back, ms } = await ups.run(slot, frames.length, inW, inH);
@@ -236,7 +297,16 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     const decoded = new AsyncQueue<DecodedFrame>();
     const decoding = (async () => {
       try {
-        for await (const frame of decoder.frames()) decoded.push(frame);
+        let taken = 0;
+        for await (const frame of decoder.frames()) {
+          // The range ends here: stopping the loop stops (and reaps) the decoder.
+          if (frame.ptsUs >= range.endUs || taken === range.frameCount) {
+            decoder.pool.release(frame.data);
+            break;
+          }
+          taken++;
+          decoded.push(frame);
+        }
         decoded.close();
       } catch (err) {
         decoded.close(err);
@@ -263,7 +333,10 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     if (signal.aborted) throw new CancelledError();
     await enc.finish();
     if (framesOut !== enc.frames) throw new Error(`internal: ${framesOut} frames counted, ${enc.frames} written`);
-    if (framesOut === 0) throw new InputError(`no frame could be decoded from ${o.input}`, 'check that the video plays');
+    if (framesOut === 0) {
+      if (range.seekSeconds !== undefined) throw new InputError(`no frame of ${o.input} lies in the requested range`, 'check --start/--end/--frames against the video\'s length');
+      throw new InputError(`no frame could be decoded from ${o.input}`, 'check that the video plays');
+    }
     if (decoder.damageMessages > 0) {
       emit({ type: 'warning', message: `the decoder reported ${decoder.damageMessages} damaged-data message(s); ${framesOut} frames were decoded and kept with their timestamps` });
     }

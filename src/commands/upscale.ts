@@ -1,12 +1,19 @@
 /** `esrvid <input> <output>`: the CLI face of upscaleVideo(). */
 import { CancelledError } from '../errors.js';
-import type { PipelineEvent } from '../events.js';
+import type { PipelineEvent, ProgressEvent } from '../events.js';
 import { upscaleVideo, type UpscaleOptions } from '../pipeline.js';
+import { dashboardView, initialDashboardState, reduceDashboard } from '../tui/dashboard-model.js';
+import type { DashboardHandle } from '../tui/mount-dashboard.js';
+import { dashboardWanted } from '../tui/terminal.js';
+import { formatDuration, formatRate } from '../tui/text-bars.js';
 import { pullReporter } from './models.js';
 import { formatBytes } from './format.js';
 
 export interface UpscaleCliOptions {
   scale?: number;
+  start?: number;
+  end?: number;
+  frames?: [number, number | undefined];
   model: string;
   batch?: number;
   threads?: number;
@@ -19,12 +26,21 @@ export interface UpscaleCliOptions {
   ffprobe?: string;
   quiet?: boolean;
   json?: boolean;
+  /** false with --no-tui: plain lines even on a terminal. */
+  tui?: boolean;
 }
 
-/** Plain progress for logs and pipes: a line every few seconds, no cursor control. */
-export function plainReporter(stream: NodeJS.WritableStream, everyMs = 2000): (e: PipelineEvent) => void {
-  let last = -Infinity;
+/**
+ * Plain progress for logs and pipes: no cursor control, and a modest rate: a line once `everyMs`
+ * has passed and the job has moved on by 5% (or, with no frame count, every `everyMs`), and at
+ * least every 30 s, so long jobs do not flood a log. The ETA uses the dashboard's smoothed rate.
+ */
+export function plainReporter(stream: NodeJS.WritableStream, everyMs = 2000, now = () => performance.now()): (e: PipelineEvent) => void {
+  let state = initialDashboardState();
+  let lastAt = -Infinity;
+  let lastFraction = 0;
   return (e) => {
+    state = reduceDashboard(state, e, now());
     switch (e.type) {
       case 'start':
         stream.write(`esrvid: ${e.input} ${e.inputSize.join('x')} -> ${e.output} ${e.outputSize.join('x')}, model ${e.model} on ${e.device}${e.modelReason ? ` (${e.modelReason})` : ''}\n`);
@@ -33,12 +49,16 @@ export function plainReporter(stream: NodeJS.WritableStream, everyMs = 2000): (e
         stream.write(`esrvid: warning: ${e.message}\n`);
         break;
       case 'progress': {
-        if (e.elapsedMs - last < everyMs) return;
-        last = e.elapsedMs;
-        const fps = e.frames / (e.elapsedMs / 1000);
+        const since = e.elapsedMs - lastAt;
+        const fraction = e.totalFrames ? e.frames / e.totalFrames : undefined;
+        const due = since >= everyMs && (fraction === undefined || fraction - lastFraction >= 0.05 || since >= 30_000);
+        if (!due || e.frames === 0) return;
+        lastAt = e.elapsedMs;
+        lastFraction = fraction ?? 0;
+        const v = dashboardView(state, now());
         const total = e.totalFrames ? `/${e.totalFrames} (${((100 * e.frames) / e.totalFrames).toFixed(1)}%)` : '';
-        const eta = e.totalFrames && fps > 0 ? `, eta ${Math.max(0, (e.totalFrames - e.frames) / fps).toFixed(0)} s` : '';
-        stream.write(`esrvid: ${e.frames}${total} frames, ${fps.toFixed(2)} fps${eta}\n`);
+        const eta = v.etaMs !== undefined ? `, eta ${formatDuration(v.etaMs)}` : '';
+        stream.write(`esrvid: ${e.frames}${total} frames, ${formatRate(v.fpsNow ?? v.fpsAvg)} fps${eta}\n`);
         break;
       }
       case 'done':
@@ -52,18 +72,42 @@ export function jsonReporter(stream: NodeJS.WritableStream): (e: PipelineEvent) 
   return (e) => stream.write(`${JSON.stringify(e)}\n`);
 }
 
+/** The one-line summary of a cancelled job: how far it got, and that nothing was left behind. */
+export function cancelSummary(last: ProgressEvent | undefined): string {
+  if (!last) return 'cancelled before the first frame: no output written';
+  const of = last.totalFrames ? ` of ${last.totalFrames}` : '';
+  return `cancelled after ${last.frames}${of} frames in ${(last.elapsedMs / 1000).toFixed(1)} s: no output written`;
+}
+
 export async function runUpscale(input: string, output: string, o: UpscaleCliOptions): Promise<void> {
   const controller = new AbortController();
-  let interrupts = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    interrupts++;
-    if (interrupts > 1) process.exit(130); // a second Ctrl-C forces the exit
-    if (!o.quiet && !o.json) process.stderr.write(`\nesrvid: ${sig}: stopping (press Ctrl-C again to force)\n`);
+  const useDashboard = dashboardWanted(o, process.stdout);
+  // Loaded only for the dashboard: --json, --quiet and plain runs never load React.
+  const tui = useDashboard ? await import('../tui/mount-dashboard.js') : undefined;
+  let dashboard: DashboardHandle | undefined;
+  let lastProgress: ProgressEvent | undefined;
+  let stops = 0;
+  // SIGINT, SIGTERM, and q or Ctrl-C on the dashboard (raw mode turns Ctrl-C into a key) all land here.
+  const stop = (why: string) => {
+    stops++;
+    if (stops > 1) process.exit(130); // asked twice: exit at once (Ink puts the terminal back on exit)
+    if (dashboard) dashboard.stopping();
+    else if (!o.quiet && !o.json) process.stderr.write(`\nesrvid: ${why}: stopping (press Ctrl-C again to force)\n`);
     controller.abort();
   };
+  const onSignal = (sig: NodeJS.Signals) => stop(sig);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const onEvent = o.json ? jsonReporter(process.stdout) : o.quiet ? undefined : plainReporter(process.stderr);
+  const report = o.json ? jsonReporter(process.stdout) : o.quiet || tui ? undefined : plainReporter(process.stderr);
+  const onEvent = (e: PipelineEvent) => {
+    if (e.type === 'progress') lastProgress = e;
+    report?.(e);
+    if (tui) {
+      // Mounted at the start event, once any model download (with its own progress bar) is over.
+      dashboard ??= tui.mountDashboard({ stdout: process.stdout, stdin: process.stdin, onStop: () => stop('stop') });
+      dashboard.onEvent(e);
+    }
+  };
   const opts: UpscaleOptions = {
     input, output, scale: o.scale, model: o.model, batch: o.batch, threads: o.threads, codec: o.codec, crf: o.crf,
     preset: o.preset, pixFmt: o.pixFmt, overwrite: !!o.yes, ffmpegPath: o.ffmpeg, ffprobePath: o.ffprobe,
@@ -72,9 +116,11 @@ export async function runUpscale(input: string, output: string, o: UpscaleCliOpt
   try {
     await upscaleVideo(opts);
   } catch (err) {
-    if (controller.signal.aborted) throw new CancelledError('cancelled: no output written');
+    if (controller.signal.aborted) throw new CancelledError(cancelSummary(lastProgress));
     throw err;
   } finally {
+    // The terminal is given back before the error handler prints its line.
+    await dashboard?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -31,11 +31,8 @@ export interface DecodeOptions {
   colour: ColourPlan;
   /** Keep the stored orientation (the output gets a rotation tag instead). */
   noAutorotate: boolean;
-  /** Seek (input option, keyframe-fast and then exact) and limit, in seconds. */
+  /** Seek (input option: jumps to the keyframe before, then decodes exactly to it), seconds from the start. */
   startSeconds?: number;
-  durationSeconds?: number;
-  /** At most this many frames. */
-  maxFrames?: number;
   poolSize: number;
   signal?: AbortSignal;
 }
@@ -48,12 +45,11 @@ export function decoderArgs(o: Omit<DecodeOptions, 'poolSize' | 'signal' | 'widt
     'format=rgb24',
   ];
   return [
-    '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info',
+    // -copyts: timestamps stay on the source's clock, the same clock the encoder reads audio on.
+    '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-copyts',
     ...(o.noAutorotate ? ['-noautorotate'] : []),
     ...(o.startSeconds !== undefined ? ['-ss', o.startSeconds.toFixed(6)] : []),
     '-i', o.input,
-    ...(o.durationSeconds !== undefined ? ['-t', o.durationSeconds.toFixed(6)] : []),
-    ...(o.maxFrames !== undefined ? ['-frames:v', String(o.maxFrames)] : []),
     '-map', `0:${o.streamIndex}`,
     '-an', '-sn', '-dn',
     '-vf', filters.join(','),

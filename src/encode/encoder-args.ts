@@ -32,8 +32,10 @@ export interface EncoderArgsInput {
   /** The source video stream's time base, kept so timestamps survive exactly. */
   timeBase: [number, number];
   sampleAspectRatio?: string;
-  /** Only this span of the source (seconds) feeds audio/subtitles, shifted to start at 0. */
-  range?: { start: number; duration: number };
+  /** Only this span of the source feeds audio/subtitles (seconds from the start). */
+  range?: { start: number; duration?: number };
+  /** Subtracted from the source's timestamps (µs), as from the video frames, so both start near 0. */
+  shiftUs: number;
 }
 
 const FORMAT: Record<Container, string> = { mp4: 'mp4', mov: 'mov', matroska: 'matroska', webm: 'webm' };
@@ -68,7 +70,14 @@ export function encoderArgs(a: EncoderArgsInput): string[] {
     // carried stream names its own (language, title, handler).
     streamArgs.push('-map', `1:${st.index}`, `-c:${spec[st.type]}:${n}`, st.codec, `-map_metadata:s:${spec[st.type]}:${n}`, `1:s:${st.index}`);
   }
-  const rangeIn = a.range ? ['-ss', a.range.start.toFixed(6), '-t', a.range.duration.toFixed(6)] : [];
+  // The source is seeked (fast), then shifted onto the frames' clock. The copied streams are cut
+  // on output time: packets before 0 and after the range's length are dropped. (Input -ss/-t do
+  // not cut stream-copied packets under -copyts.)
+  const rangeIn = [
+    ...(a.range ? ['-ss', a.range.start.toFixed(6)] : []),
+    ...(a.shiftUs !== 0 ? ['-itsoffset', (-a.shiftUs / 1e6).toFixed(6)] : []),
+  ];
+  const rangeOut = a.range ? ['-ss', '0', ...(a.range.duration !== undefined ? ['-t', a.range.duration.toFixed(6)] : [])] : [];
   return [
     '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error', '-y',
     '-f', 'matroska', '-i', 'pipe:0',
@@ -78,6 +87,7 @@ export function encoderArgs(a: EncoderArgsInput): string[] {
     '-map_metadata', '1',
     '-map_metadata:s:v:0', `1:s:${a.sourceVideoIndex}`,
     '-map_chapters', '1',
+    ...rangeOut,
     '-vf', vf.join(','),
     '-c:v', s.codec,
     ...(crf !== undefined ? ['-crf', String(crf)] : []),

@@ -48,6 +48,8 @@ export interface MediaInfo {
   path: string;
   formatName: string;
   duration: number | undefined;
+  /** The container's start time in seconds (where the earliest stream begins; may be < 0). */
+  startTime: number;
   video: VideoStreamInfo;
   streams: StreamInfo[];
   chapters: number;
@@ -138,6 +140,7 @@ export async function probe(ffprobe: Binary, path: string): Promise<MediaInfo> {
     path,
     formatName,
     duration: num(json.format?.duration),
+    startTime: num(json.format?.start_time) ?? 0,
     video,
     streams: streams.map((s) => ({ index: s.index, type: s.codec_type, codec: s.codec_name ?? 'unknown', attachedPic: !!s.disposition?.attached_pic })),
     chapters: (json.chapters ?? []).length,
@@ -160,4 +163,15 @@ async function sampleIsVariableRate(ffprobe: Binary, path: string, index: number
   } catch {
     return false;
   }
+}
+
+/**
+ * Presentation times (µs, on the source's clock) of every packet of a video stream, sorted: the
+ * timestamp of frame N for exact `--frames a:b` ranges. Demuxing only, no decoding.
+ */
+export async function videoFrameTimes(ffprobe: Binary, path: string, index: number): Promise<number[]> {
+  const { stdout } = await promisify(execFile)(ffprobe.path,
+    ['-v', 'error', '-select_streams', String(index), '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', path],
+    { maxBuffer: 256 << 20, timeout: 600_000 });
+  return stdout.split('\n').filter((l) => /^-?[\d.]+$/.test(l.trim())).map((l) => Math.round(Number(l) * 1e6)).sort((a, b) => a - b);
 }

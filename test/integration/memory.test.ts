@@ -18,7 +18,7 @@ async function clip(frames: number, name: string): Promise<string> {
   await ffmpeg([
     '-loop', '1', '-framerate', '30', '-i', PHOTO, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
     '-filter_complex', "[0:v]crop=32:18:x='mod(n,280)':y='mod(n/7,160)',format=yuv420p[v]",
-    '-map', '[v]', '-map', '1:a', '-frames:v', String(frames), '-t', String(frames / 30),
+    '-map', '[v]', '-map', '1:a', '-t', String(frames / 30),
     '-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac', out,
   ]);
   return out;

@@ -32,7 +32,8 @@ async function makeSources() {
     '-i', srt, '-f', 'ffmetadata', '-i', meta,
     '-filter_complex', `[0:v]crop=48:32:x='n*6':y=60,setpts='${expr}',format=yuv420p[v]`,
     '-map', '[v]', '-map', '1:a', '-map', '2:a', '-map', '3:s', '-map_metadata', '4', '-map_chapters', '4',
-    '-frames:v', String(VFR_TIMES.length), '-t', '1.6', '-vsync', 'passthrough',
+    // Only -t ends the clip: -frames:v would stop the muxer before most audio packets are written.
+    '-t', '1.6', '-vsync', 'passthrough',
     '-c:v', 'libx264', '-crf', '10', '-colorspace', 'bt709', '-color_primaries', 'bt709', '-color_trc', 'bt709', '-color_range', 'tv',
     '-c:a:0', 'aac', '-c:a:1', 'libopus', '-c:s', 'srt', '-metadata:s:a:1', 'language=fra',
     join(dir, 'vfr.mkv'),
@@ -85,6 +86,9 @@ describe('esrvid in out: nothing of the source lost', () => {
     expect(probeOut.chapters.map((c: any) => [c.start_time, c.tags?.title])).toEqual(probeIn.chapters.map((c: any) => [c.start_time, c.tags?.title]));
     expect(probeOut.streams.find((s: any) => s.codec_name === 'opus').tags.language).toBe('fra');
 
+    // 1.6 s of 48 kHz AAC is 75 packets: the fixture really has its audio.
+    expect((await packetTimes(src, 'a:0')).length).toBeGreaterThan(70);
+    expect((await packetTimes(out, 'a:0')).length).toBe((await packetTimes(src, 'a:0')).length);
     for (const map of ['0:a:0', '0:a:1', '0:s:0']) {
       expect(await streamMd5(out, map), map).toBe(await streamMd5(src, map));
     }
@@ -142,5 +146,52 @@ describe('esrvid in out: nothing of the source lost', () => {
     expect(pout.chapters.length).toBe(pin.chapters.length);
     expect(await streamMd5(out, '0:a:0')).toBe(await streamMd5(src, '0:a:0'));
     expect(await packetTimes(out)).toEqual(await packetTimes(src));
+  });
+});
+
+describe('frame ranges', () => {
+  it('--start/--end takes exactly the frames shown in [start, end), audio trimmed to them and in sync', async () => {
+    const src = join(dir, 'vfr.mkv');
+    const out = join(dir, 'range.mkv');
+    const r = await runCli([src, out, '--model', MODEL, '--start', '0.3', '--end', '1.0', '-q']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const inTimes = await packetTimes(src);
+    const wanted = inTimes.filter((t) => t >= 0.3 && t < 1.0);
+    const outTimes = await packetTimes(out);
+    expect(outTimes.length).toBe(wanted.length);
+    // The output starts at 0: each frame keeps its distance from the range start.
+    outTimes.forEach((t, i) => expect(Math.abs(t - (wanted[i]! - 0.3)), `frame ${i}`).toBeLessThanOrEqual(0.001));
+    for (const a of ['a:0', 'a:1']) {
+      const audio = await packetTimes(out, a);
+      expect(audio[0]!, a).toBeGreaterThanOrEqual(0);
+      expect(audio[0]!, a).toBeLessThan(0.03); // within one audio frame of the start
+      expect(audio.at(-1)!, a).toBeLessThan(0.7);
+      expect(audio.at(-1)!, a).toBeGreaterThan(0.6);
+    }
+  });
+
+  it('--frames a:b is frame-exact on a variable-frame-rate clip', async () => {
+    const src = join(dir, 'vfr.mkv');
+    const out = join(dir, 'frames.mp4');
+    const r = await runCli([src, out, '--model', MODEL, '--frames', '4:11', '-q']);
+    expect(r.code, r.stderr).toBe(0);
+    const inTimes = await packetTimes(src);
+    const outTimes = await packetTimes(out);
+    expect(outTimes.length).toBe(7);
+    outTimes.forEach((t, i) => expect(Math.abs(t - (inTimes[4 + i]! - inTimes[4]!)), `frame ${i}`).toBeLessThanOrEqual(0.001));
+    const decoded = await ffprobeJson(out, ['-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames']);
+    expect(Number(decoded.streams[0].nb_read_frames)).toBe(7);
+  });
+
+  it('a start beyond the end is refused before any work, with no file written', async () => {
+    const out = join(dir, 'late.mp4');
+    const r = await runCli([join(dir, 'vfr.mkv'), out, '--model', MODEL, '--start', '10']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/^esrvid: --start 10\.000 s is beyond the end of the video \(1\.\d+ s\)/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    const { existsSync, readdirSync } = await import('node:fs');
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.includes('.esrvid-'))).toEqual([]);
   });
 });

@@ -45,7 +45,7 @@ describe('ffmpeg argument builders', () => {
     ffmpeg: ff4, source: 'in.mkv', output: 'out.tmp', container: 'mp4', frameWidth: 2560, frameHeight: 1440, outWidth: 2560,
     outHeight: 1440, settings: { codec: 'libx264', pixFmt: 'yuv420p', preset: 'slow' }, colour: planColour(video({ colorSpace: 'bt709' })),
     streams: [{ index: 1, type: 'audio', codec: 'copy' }, { index: 3, type: 'subtitle', codec: 'mov_text' }], sourceVideoIndex: 0,
-    timeBase: [1, 12288], ...o,
+    timeBase: [1, 12288], shiftUs: 0, ...o,
   });
 
   it('the encoder keeps source timestamps, copies audio, converts subtitles, tags colour, and starts fast', () => {
@@ -102,5 +102,21 @@ describe('ffmpeg argument builders', () => {
     expect(targetSize(161, 91, 3, 'yuv420p')).toEqual([484, 274]); // 483 -> 484, 273 -> 274
     expect(targetSize(161, 91, 3, 'yuv444p')).toEqual([483, 273]);
     expect(targetSize(100, 75, 1.5, 'yuv420p')).toEqual([150, 112]); // 112.5 -> 112 (nearest even)
+  });
+});
+
+describe('ranges in the encoder', () => {
+  it('seeks and shifts the source, then cuts copied streams on output time', async () => {
+    const { encoderArgs } = await import('../../src/encode/encoder-args.js');
+    const { planColour } = await import('../../src/ffmpeg/colour.js');
+    const args = encoderArgs({
+      ffmpeg: { path: '/ff', version: '', major: 4 }, source: 's.mkv', output: 'o', container: 'matroska', frameWidth: 8, frameHeight: 8,
+      outWidth: 8, outHeight: 8, settings: { codec: 'ffv1', pixFmt: 'bgr0' }, colour: planColour({ height: 8, width: 8, pixFmt: 'yuv420p' } as never),
+      streams: [], sourceVideoIndex: 0, timeBase: [1, 1000], shiftUs: 12_500_000, range: { start: 12.5, duration: 3 },
+    });
+    const src = args.indexOf('s.mkv');
+    expect(args.slice(src - 5, src + 1)).toEqual(['-ss', '12.500000', '-itsoffset', '-12.500000', '-i', 's.mkv']);
+    const out = args.indexOf('-map_chapters');
+    expect(args.slice(out + 2, out + 6)).toEqual(['-ss', '0', '-t', '3.000000']);
   });
 });

@@ -1,0 +1,18 @@
+/** What is left on screen when the job is done: frames, time, average rate, size and where. */
+import { Box, Text } from 'ink';
+import { formatBytes } from '../commands/format.js';
+import type { DashboardView } from './dashboard-model.js';
+import { formatRate, formatSeconds } from './text-bars.js';
+
+export function Summary({ done }: { done: NonNullable<DashboardView['done']> }) {
+  return (
+    <Box flexDirection="column">
+      <Text wrap="truncate-end">
+        <Text color="green" bold>done</Text>  {done.frames} frames in {formatSeconds(done.elapsedMs)} ({formatRate(done.fps)} fps average), {formatBytes(done.bytes)}
+        {done.damagedFrames > 0 ? `, ${done.damagedFrames} decoder damage message(s)` : ''}
+      </Text>
+      {/* The full path wraps rather than being cut: it is what the user needs to copy. */}
+      <Text wrap="wrap"><Text dimColor>written to</Text> {done.path}</Text>
+    </Box>
+  );
+}
