@@ -23,20 +23,22 @@ function numberIn(name: string, min: number, max: number, integer = false) {
 
 const debug = process.argv.includes('--debug');
 
+/** The one line and exit code a failure is reported with (stderr, and the --json error event). */
+function describeError(err: unknown): { message: string; exitCode: number } {
+  if (err instanceof EsrvidError) return { message: err.oneLine(), exitCode: err.exitCode };
+  const e = err as Error;
+  return { message: `internal error: ${e?.message ?? String(err)}; please report it with the output of --debug`, exitCode: ExitCode.bug };
+}
+
 function fail(err: unknown): never {
-  if (err instanceof EsrvidError) {
-    process.stderr.write(`esrvid: ${err.oneLine()}\n`);
-    if (debug) process.stderr.write(`${err.stack}\n`);
-    process.exit(err.exitCode);
-  }
   if (err instanceof CommanderError) {
     // Commander already printed its one-line message.
     process.exit(err.exitCode === 0 ? 0 : ExitCode.usage);
   }
-  const e = err as Error;
-  process.stderr.write(`esrvid: internal error: ${e?.message ?? String(err)}; please report it with the output of --debug\n`);
-  if (debug) process.stderr.write(`${e?.stack}\n`);
-  process.exit(ExitCode.bug);
+  const { message, exitCode } = describeError(err);
+  process.stderr.write(`esrvid: ${message}\n`);
+  if (debug) process.stderr.write(`${(err as Error)?.stack}\n`);
+  process.exit(exitCode);
 }
 
 export function buildProgram(): Command {
@@ -58,6 +60,8 @@ export function buildProgram(): Command {
     .option('--frames <a:b>', 'upscale frames a to b-1 (counted from 0; "a:" to the end)', parseFrameRange)
     .option('-m, --model <name|file.onnx>', 'registry model, "auto", or an esrvid .onnx file', 'auto')
     .option('-b, --batch <n>', 'frames per inference call', numberIn('--batch', 1, 64, true))
+    .option('--tile <n|auto>', 'tile size in input pixels for frames too large for memory; 0 never tiles', (v: string) => (v === 'auto' ? 'auto' : numberIn('--tile', 0, 65536, true)(v)), 'auto')
+    .option('--tile-pad <n>', 'context pixels around each tile', numberIn('--tile-pad', 0, 256, true), 16)
     .option('--threads <n>', 'inference threads (default: all cores)', numberIn('--threads', 1, 256, true))
     .option('--codec <name>', 'video encoder (libx264, libx265, libvpx-vp9, ffv1, ...)')
     .option('--crf <n>', 'encoder quality (lower is better)', numberIn('--crf', 0, 63))
@@ -65,14 +69,21 @@ export function buildProgram(): Command {
     .option('--pix-fmt <fmt>', 'output pixel format (default yuv420p, or yuv420p10le for 10-bit sources)')
     .option('-y, --yes', 'overwrite the output if it exists')
     .option('--json', 'print progress as NDJSON events on stdout')
+    .option('--no-tui', 'plain progress lines instead of the live dashboard, even on a terminal')
     .option('--ffmpeg <path>', 'ffmpeg binary to use (or ESRVID_FFMPEG)')
     .option('--ffprobe <path>', 'ffprobe binary to use (or ESRVID_FFPROBE)')
     .action(async (input: string | undefined, output: string | undefined, o: Record<string, unknown>) => {
-      if (!input || !output) {
-        program.outputHelp();
-        throw new UsageError('give an input and an output video', 'e.g. esrvid in.mp4 out.mp4 --scale 4');
+      try {
+        if (!input || !output) {
+          if (!o.json) program.outputHelp(); // --json keeps stdout to events
+          throw new UsageError('give an input and an output video', 'e.g. esrvid in.mp4 out.mp4 --scale 4');
+        }
+        await runUpscale(input, output, o as never);
+      } catch (err) {
+        // With --json a consumer reading stdout learns of the failure too; stderr still gets its line.
+        if (o.json) process.stdout.write(`${JSON.stringify({ type: 'error', ...describeError(err) })}\n`);
+        throw err;
       }
-      await runUpscale(input, output, o as never);
     });
 
   const models = program.command('models').description('list, fetch and locate the registry models');

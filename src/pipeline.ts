@@ -9,6 +9,7 @@
  * cancel, every child process and the worker are stopped and the temporary file is removed.
  */
 import { randomBytes } from 'node:crypto';
+import { totalmem } from 'node:os';
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { access, constants, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -25,7 +26,9 @@ import type { PipelineEvent } from './events.js';
 import { findFfmpeg, type Binary } from './ffmpeg/binaries.js';
 import { planColour } from './ffmpeg/colour.js';
 import { probe, videoFrameTimes, type MediaInfo } from './ffmpeg/probe.js';
+import { autoTileSize, bytesPerInputPixel, copyWindow, placeCore, planTiles } from './infer/tiling.js';
 import { Upscaler, type BatchSlot } from './infer/upscaler.js';
+import { FramePool } from './decode/frame-pool.js';
 import type { PullEvent } from './models/pull.js';
 import { resolveModel } from './models/resolve.js';
 
@@ -41,6 +44,12 @@ export interface UpscaleOptions {
   frames?: [number, number | undefined];
   /** Registry name, 'auto', or a path to an esrvid .onnx model. */
   model?: string;
+  /** Tile size in input pixels (0: never tile; default 'auto': tile only what would not fit memory). */
+  tile?: number | 'auto';
+  /** Context around each tile, input pixels (default 16). */
+  tilePad?: number;
+  /** Memory inference may use, bytes (default: a quarter of RAM, at most 8 GiB); drives 'auto' tiling. */
+  memoryBudget?: number;
   device?: 'cpu';
   batch?: number;
   threads?: number;
@@ -180,6 +189,11 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   const colour = planColour(v);
   const carry = planStreams(container, info.streams.filter((s) => s.index !== v.index && !s.attachedPic));
   const batch = o.batch ?? 1;
+  const tilePad = o.tilePad ?? 16;
+  const bytesPerPixel = bytesPerInputPixel(model.architecture);
+  const budget = o.memoryBudget ?? Math.min(totalmem() * 0.25, 8 * 2 ** 30);
+  const tile = o.tile === undefined || o.tile === 'auto' ? autoTileSize(inW, inH, batch, tilePad, bytesPerPixel, budget) : o.tile;
+  const tilePlan = tile > 0 && (inW > tile || inH > tile) ? planTiles(inW, inH, tile, tilePad) : undefined;
   const fps = v.avgFrameRate || v.rFrameRate;
   const totalFrames = range.frameCount ?? (range.durationSeconds !== undefined && fps ? Math.round(range.durationSeconds * fps)
     : v.frameCount ?? (v.duration && fps ? Math.round(v.duration * fps) : undefined));
@@ -198,9 +212,12 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
 
   emit({
     type: 'start', input: o.input, output: o.output, inputSize: [inW, inH], outputSize: [outW, outH],
-    model: model.name, modelReason: model.reason, device, precision: model.precision, batch, tile: 0, totalFrames, fps,
+    model: model.name, modelReason: model.reason, device, precision: model.precision, batch, tile: tilePlan ? tile : 0, totalFrames, fps,
   });
-  if (colour.assumed) emit({ type: 'warning', message: `the source declares no colour matrix: assuming ${colour.tags.colorspace} (as players do for ${v.height >= 720 ? 'HD' : 'SD'})` });
+  if (tilePlan && (o.tile === undefined || o.tile === 'auto')) {
+    emit({ type: 'warning', message: `frames of ${inW}x${inH} need about ${(inW * inH * bytesPerPixel / 2 ** 30).toFixed(1)} GiB with ${model.name}: upscaling in ${tilePlan.tiles.length} tiles of ${tile} px (--tile to choose)` });
+  }
+  if (colour.assumed && !/^(rgb|bgr|gbr|argb|abgr|rgba|bgra)/.test(v.pixFmt)) emit({ type: 'warning', message: `the source declares no colour matrix: assuming ${colour.tags.colorspace} (as players do for ${v.height >= 720 ? 'HD' : 'SD'})` });
   if (v.variableFrameRate) {
     emit({ type: 'warning', message: 'variable frame rate detected: every frame keeps its source timestamp' });
   }
@@ -247,7 +264,11 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
 
   try {
     upscaler = await Upscaler.start({ modelPath: model.path, scale: model.scale, threads: o.threads });
-    for (let i = 0; i < slotsCount; i++) freeSlots.push(upscaler.allocateSlot(batch, inW, inH));
+    for (let i = 0; i < slotsCount; i++) {
+      freeSlots.push(tilePlan ? upscaler.allocateSlot(batch, tilePlan.windowW, tilePlan.windowH) : upscaler.allocateSlot(batch, inW, inH));
+    }
+    // Tiled frames are stitched into these before encoding (two: one filling, one being written).
+    const outFrames = new FramePool(tilePlan ? frameW * frameH * 3 : 1, tilePlan ? slotsCount : 0);
     encoder = new Encoder(tools.ffmpeg, encoderArgs({
       ffmpeg: tools.ffmpeg, source: o.input, output: tmp, container, frameWidth: frameW, frameHeight: frameH,
       outWidth: outW, outHeight: outH, settings: { codec, crf: o.crf, preset: o.preset ?? 'medium', pixFmt }, colour,
@@ -260,25 +281,17 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     const frameOutBytes = frameW * frameH * 3;
     let encodeError: unknown;
 
-    const runBatch = async (frames: DecodedFrame[]) => {
-      const slot = await takeSlot();
-      const input = new Uint8Array(slot.input);
-      frames.forEach((f, i) => {
-        input.set(f.data, i * f.data.byteLength);
-        decoder.pool.release(f.data); // copied: the decoder may reuse it now
-      });
-      const pts = frames.map((f) => f.ptsUs - range.shiftUs);
+    /** Hands upscaled frames to the encoder stage (in order); `done` runs once they are written. */
+    const queueEncode = async (frames: Uint8Array[], pts: number[], done: () => void) => {
       firstPtsUs ??= pts[0];
       lastPtsUs = pts.at(-1)!;
-      const { slot: back, ms } = await ups.run(slot, frames.length, inW, inH);
-      stage.infer += ms;
       await encodeQueue.onSizeLessThan(slotsCount);
       encodeQueue.add(async () => {
         try {
           const t = performance.now();
-          for (let i = 0; i < pts.length; i++) {
+          for (let i = 0; i < frames.length; i++) {
             if (signal.aborted) return;
-            await enc.writeFrame(new Uint8Array(back.output, i * frameOutBytes, frameOutBytes), pts[i]!);
+            await enc.writeFrame(frames[i]!, pts[i]!);
             framesOut++;
           }
           stage.encode += performance.now() - t;
@@ -287,9 +300,42 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
           encodeError ??= err;
           internal.abort();
         } finally {
-          giveSlot(back);
+          done();
         }
       });
+    };
+
+    const runBatch = async (frames: DecodedFrame[]) => {
+      const slot = await takeSlot();
+      const input = new Uint8Array(slot.input);
+      frames.forEach((f, i) => {
+        input.set(f.data, i * f.data.byteLength);
+        decoder.pool.release(f.data); // copied: the decoder may reuse it now
+      });
+      const { slot: back, ms } = await ups.run(slot, frames.length, inW, inH);
+      stage.infer += ms;
+      const views = frames.map((_, i) => new Uint8Array(back.output, i * frameOutBytes, frameOutBytes));
+      await queueEncode(views, frames.map((f) => f.ptsUs - range.shiftUs), () => giveSlot(back));
+    };
+
+    /** One frame through the tiles, `batch` windows per inference call, stitched in an output frame. */
+    const runTiled = async (frame: DecodedFrame) => {
+      const plan = tilePlan!;
+      const out = await outFrames.acquire();
+      const winOut = plan.windowW * plan.windowH * 3 * model.scale * model.scale;
+      for (let i = 0; i < plan.tiles.length; i += batch) {
+        const group = plan.tiles.slice(i, i + batch);
+        const slot = await takeSlot();
+        const input = new Uint8Array(slot.input);
+        group.forEach((t, k) => copyWindow(frame.data, plan, t, input, k * plan.windowW * plan.windowH * 3));
+        const { slot: back, ms } = await ups.run(slot, group.length, plan.windowW, plan.windowH);
+        stage.infer += ms;
+        const res = new Uint8Array(back.output);
+        group.forEach((t, k) => placeCore(res, k * winOut, plan, t, model.scale, out));
+        giveSlot(back);
+      }
+      decoder.pool.release(frame.data);
+      await queueEncode([out], [frame.ptsUs - range.shiftUs], () => outFrames.release(out));
     };
 
     // Decoding runs ahead on its own, bounded by the frame pool, so the next batch is ready
@@ -318,6 +364,10 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
       const next = await decoded.next();
       stage.decode += performance.now() - t;
       if (next.done || signal.aborted) break;
+      if (tilePlan) {
+        await runTiled(next.value);
+        continue;
+      }
       pending.push(next.value);
       if (pending.length === batch) {
         const b = pending;

@@ -16,6 +16,8 @@ export interface UpscaleCliOptions {
   frames?: [number, number | undefined];
   model: string;
   batch?: number;
+  tile?: number | 'auto';
+  tilePad?: number;
   threads?: number;
   codec?: string;
   crf?: number;
@@ -109,7 +111,7 @@ export async function runUpscale(input: string, output: string, o: UpscaleCliOpt
     }
   };
   const opts: UpscaleOptions = {
-    input, output, scale: o.scale, model: o.model, batch: o.batch, threads: o.threads, codec: o.codec, crf: o.crf,
+    input, output, scale: o.scale, model: o.model, batch: o.batch, tile: o.tile, tilePad: o.tilePad, threads: o.threads, codec: o.codec, crf: o.crf,
     preset: o.preset, pixFmt: o.pixFmt, overwrite: !!o.yes, ffmpegPath: o.ffmpeg, ffprobePath: o.ffprobe,
     signal: controller.signal, onEvent, onPull: pullReporter(process.stderr, !!o.quiet || !!o.json),
   };

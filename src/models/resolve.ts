@@ -12,6 +12,8 @@ import { findModel, loadRegistry } from './registry.js';
 
 export interface ResolvedModel {
   name: string;
+  /** Registry architecture text; 'unknown' for an .onnx file given by path. */
+  architecture: string;
   path: string;
   scale: number;
   precision: Precision;
@@ -22,7 +24,7 @@ export interface ResolvedModel {
 export async function resolveModel(spec: string, opts: { device: 'cpu' | 'cuda' | 'webgpu'; precision: Precision; onPull?: (e: PullEvent) => void }): Promise<ResolvedModel> {
   if (spec.endsWith('.onnx') || spec.includes('/')) {
     if (!existsSync(spec)) throw new ModelError(`model file ${spec} does not exist`, 'give a registry name (esrvid models list) or an existing .onnx file');
-    return { name: spec, path: spec, scale: await scaleOf(spec), precision: 'fp32' };
+    return { name: spec, path: spec, architecture: 'unknown (assumed RRDB-sized for memory planning)', scale: await scaleOf(spec), precision: 'fp32' };
   }
   let name = spec;
   let reason: string | undefined;
@@ -36,7 +38,7 @@ export async function resolveModel(spec: string, opts: { device: 'cpu' | 'cuda' 
   const model = findModel(name);
   if (!(await isInstalled(model))) await pullModel(name, { onEvent: opts.onPull });
   const path = await verifyModelFile(name, opts.precision);
-  return { name, path, scale: model.scale, precision: opts.precision, reason };
+  return { name, path, architecture: model.architecture, scale: model.scale, precision: opts.precision, reason };
 }
 
 /** The model's scale: from esrvid's metadata when present, else measured on an 8x8 frame. */
