@@ -111,7 +111,7 @@ export async function runUpscale(input: string, output: string, o: UpscaleCliOpt
     }
   };
   const opts: UpscaleOptions = {
-    input, output, scale: o.scale, model: o.model, batch: o.batch, tile: o.tile, tilePad: o.tilePad, threads: o.threads, codec: o.codec, crf: o.crf,
+    input, output, scale: o.scale, start: o.start, end: o.end, frames: o.frames, model: o.model, batch: o.batch, tile: o.tile, tilePad: o.tilePad, threads: o.threads, codec: o.codec, crf: o.crf,
     preset: o.preset, pixFmt: o.pixFmt, overwrite: !!o.yes, ffmpegPath: o.ffmpeg, ffprobePath: o.ffprobe,
     signal: controller.signal, onEvent, onPull: pullReporter(process.stderr, !!o.quiet || !!o.json),
   };
