@@ -321,7 +321,8 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     /** One frame through the tiles, `batch` windows per inference call, stitched in an output frame. */
     const runTiled = async (frame: DecodedFrame) => {
       const plan = tilePlan!;
-      const out = await outFrames.acquire();
+      const out = await outFrames.acquire(signal);
+      if (!out) return;
       const winOut = plan.windowW * plan.windowH * 3 * model.scale * model.scale;
       for (let i = 0; i < plan.tiles.length; i += batch) {
         const group = plan.tiles.slice(i, i + batch);

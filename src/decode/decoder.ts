@@ -108,7 +108,12 @@ export class Decoder {
             yield { index, ptsUs: await this.ptsOf(index), data };
             index++;
           }
-          if (rest.length > 0) this.pool.release(await this.pool.acquire()); // wait for a free buffer
+          if (rest.length > 0) {
+            // Wait for the pipeline to give a buffer back; a cancelled job never will.
+            const free = await this.pool.acquire(this.o.signal);
+            if (!free) return;
+            this.pool.release(free);
+          }
         }
       }
       const code = await Promise.race([this.exited, spawnError]);

@@ -5,7 +5,7 @@
  */
 export class FramePool {
   private readonly free: Buffer[] = [];
-  private waiters: ((b: Buffer) => void)[] = [];
+  private waiters: ((b: Buffer | undefined) => void)[] = [];
   readonly frameBytes: number;
   readonly size: number;
 
@@ -23,10 +23,23 @@ export class FramePool {
     return this.free.pop();
   }
 
-  acquire(): Promise<Buffer> {
+  /** Waits for a free buffer; resolves undefined if `signal` aborts first (a cancelled job). */
+  acquire(signal?: AbortSignal): Promise<Buffer | undefined> {
     const b = this.free.pop();
     if (b) return Promise.resolve(b);
-    return new Promise((resolve) => this.waiters.push(resolve));
+    if (signal?.aborted) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const waiter = (buf: Buffer | undefined) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(buf);
+      };
+      const onAbort = () => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(undefined);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
   }
 
   release(b: Buffer): void {

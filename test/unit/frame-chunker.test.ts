@@ -35,10 +35,21 @@ describe('FrameChunker + FramePool', () => {
 
   it('hands a released buffer straight to a waiting acquirer', async () => {
     const pool = new FramePool(4, 1);
-    const b = await pool.acquire();
+    const b = (await pool.acquire())!;
     const waiting = pool.acquire();
     pool.release(b);
     expect(await waiting).toBe(b);
     expect(() => pool.release(Buffer.alloc(5))).toThrow(/foreign buffer/);
+  });
+
+  it('a waiting acquire gives up when the job is cancelled', async () => {
+    const pool = new FramePool(4, 1);
+    const held = (await pool.acquire())!;
+    const controller = new AbortController();
+    const waiting = pool.acquire(controller.signal);
+    controller.abort();
+    expect(await waiting).toBeUndefined();
+    pool.release(held);
+    expect(pool.available).toBe(1); // the abandoned waiter did not swallow the buffer
   });
 });
