@@ -11,21 +11,23 @@
 import { randomBytes } from 'node:crypto';
 import { totalmem } from 'node:os';
 import { existsSync, realpathSync, statSync } from 'node:fs';
-import { access, constants, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { AsyncQueue } from './async-queue.js';
 import { Decoder, type DecodedFrame } from './decode/decoder.js';
 import { containerFor, defaultCodec, planStreams } from './encode/containers.js';
-import { encoderArgs } from './encode/encoder-args.js';
+import { muxArgs, rangeCutArgs, segmentArgs } from './encode/encoder-args.js';
+import { runMux } from './encode/mux.js';
+import { SegmentWriter } from './encode/segment-writer.js';
+import { createWorkDir, fingerprint, inspectWorkDir, workDirFor, writeConcatList, type JobIdentity } from './encode/work-dir.js';
+import { planRange, rangeFrameTimes } from './decode/range.js';
 import { fixMp4LastFrame } from './encode/mp4-duration-fix.js';
-import { writeRotation } from './encode/rotation.js';
-import { Encoder } from './encode/encoder.js';
-import { CancelledError, InputError, OutputError, UsageError } from './errors.js';
+import { CancelledError, EsrvidError, InputError, OutputError, UsageError } from './errors.js';
 import type { PipelineEvent } from './events.js';
-import { findFfmpeg, type Binary } from './ffmpeg/binaries.js';
+import { findFfmpeg } from './ffmpeg/binaries.js';
 import { planColour } from './ffmpeg/colour.js';
-import { probe, videoFrameTimes, type MediaInfo } from './ffmpeg/probe.js';
+import { probe, type MediaInfo } from './ffmpeg/probe.js';
 import { autoTileSize, bytesPerInputPixel, copyWindow, placeCore, planTiles } from './infer/tiling.js';
 import { Upscaler, type BatchSlot } from './infer/upscaler.js';
 import { FramePool } from './decode/frame-pool.js';
@@ -50,6 +52,12 @@ export interface UpscaleOptions {
   tilePad?: number;
   /** Memory inference may use, bytes (default: a quarter of RAM, at most 8 GiB); drives 'auto' tiling. */
   memoryBudget?: number;
+  /** Length of the resumable video segments, seconds of source (default 10). */
+  segmentSeconds?: number;
+  /** Require an unfinished job to continue (default: continue one if it matches, else start). */
+  resume?: boolean;
+  /** Discard an unfinished job for this output and start over. */
+  restart?: boolean;
   device?: 'cpu';
   batch?: number;
   threads?: number;
@@ -86,6 +94,22 @@ export function targetSize(w: number, h: number, scale: number, pixFmt: string):
   return [fit(w * scale), fit(h * scale)];
 }
 
+/** Temporary outputs left by runs that were killed (their process is gone) are deleted. */
+async function removeStaleTemporaries(outAbs: string): Promise<void> {
+  const prefix = `.${basename(outAbs)}.esrvid-`;
+  for (const f of await readdir(dirname(outAbs))) {
+    const m = f.startsWith(prefix) ? /^(\d+)-[0-9a-f]+\.partial$/.exec(f.slice(prefix.length)) : null;
+    if (!m) continue;
+    let alive = true;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) await rm(join(dirname(outAbs), f), { force: true });
+  }
+}
+
 function checkOutputPath(input: string, output: string, overwrite: boolean): void {
   const inAbs = realpathSync(input);
   const outAbs = resolve(output);
@@ -98,52 +122,6 @@ function checkOutputPath(input: string, output: string, overwrite: boolean): voi
     if (statSync(outAbs).isDirectory()) throw new OutputError(`output ${output} is a directory`, 'give a file name such as out.mp4');
     if (!overwrite) throw new OutputError(`output ${output} already exists`, 'pass -y to overwrite it');
   }
-}
-
-interface RangePlan {
-  /** Input seek for the decoder and the audio source, seconds from the start (undefined: whole file). */
-  seekSeconds?: number;
-  durationSeconds?: number;
-  /** Frames with a source timestamp at or after this (µs) are not taken. */
-  endUs: number;
-  /** Exactly this many frames (for --frames). */
-  frameCount?: number;
-  /** Subtracted from every source timestamp so the output starts at 0. */
-  shiftUs: number;
-}
-
-/**
- * Turns --start/--end/--frames into seek points on the source's clock. Times are relative to the
- * container's start, as players show them; frame numbers are resolved to exact timestamps by a
- * demux-only scan, so a range is frame-exact even with variable frame rates.
- */
-async function planRange(o: UpscaleOptions, info: MediaInfo, ffprobe: Binary): Promise<RangePlan> {
-  const base = info.startTime;
-  const length = info.duration ?? info.video.duration;
-  const whole: RangePlan = { endUs: Infinity, shiftUs: Math.round(Math.max(0, base) * 1e6) };
-  let start = o.start;
-  let end = o.end;
-  let frameCount: number | undefined;
-  if (o.frames) {
-    const times = await videoFrameTimes(ffprobe, info.path, info.video.index);
-    const [a, b] = o.frames;
-    if (a >= times.length) throw new InputError(`--frames starts at frame ${a}, but the video has ${times.length} frames`, `use a start below ${times.length}`);
-    start = times[a]! / 1e6 - base;
-    end = b !== undefined && b < times.length ? times[b]! / 1e6 - base : undefined;
-    frameCount = Math.min(b ?? times.length, times.length) - a;
-  }
-  if (start === undefined && end === undefined) return whole;
-  const s = start ?? 0;
-  if (length !== undefined && s >= length) {
-    throw new InputError(`--start ${s.toFixed(3)} s is beyond the end of the video (${length.toFixed(3)} s)`, `use a start below ${length.toFixed(3)}`);
-  }
-  return {
-    seekSeconds: s,
-    durationSeconds: end !== undefined ? end - s : undefined,
-    endUs: end !== undefined ? Math.round((base + end) * 1e6) : Infinity,
-    frameCount,
-    shiftUs: Math.round((base + s) * 1e6),
-  };
 }
 
 export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
@@ -165,6 +143,7 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   checkOutputPath(o.input, o.output, !!o.overwrite);
   const v = info.video;
   const range = await planRange(o, info, tools.ffprobe);
+  if (o.resume && o.restart) throw new UsageError('give --resume or --restart, not both');
 
   const device = o.device ?? 'cpu';
   const model = await resolveModel(o.model ?? 'auto', { device, precision: 'fp32', onPull: o.onPull });
@@ -199,16 +178,50 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     : v.frameCount ?? (v.duration && fps ? Math.round(v.duration * fps) : undefined));
 
   const frameDurationUs = fps > 0 ? 1e6 / fps : 40_000;
-  let firstPtsUs: number | undefined;
-  let lastPtsUs = 0;
   const outAbs = resolve(o.output);
   const tmp = join(dirname(outAbs), `.${basename(outAbs)}.esrvid-${process.pid}-${randomBytes(3).toString('hex')}.partial`);
-  const rotated = `${tmp}.rotated`;
   try {
     await access(dirname(outAbs), constants.W_OK);
   } catch {
     throw new OutputError(`cannot write to ${dirname(outAbs)}`, 'check the folder permissions or choose another output path');
   }
+
+  // Resumable jobs: the work directory's job.json names everything that changes the output's
+  // frames; a matching unfinished job is continued, a different one is never mixed in.
+  const segmentSeconds = o.segmentSeconds ?? 10;
+  if (!(segmentSeconds > 0)) throw new UsageError(`--segment-seconds must be positive, got ${segmentSeconds}`);
+  const segmentFrames = Math.max(1, Math.round(segmentSeconds * (fps || 25)));
+  const workDir = workDirFor(outAbs);
+  const job: JobIdentity = {
+    input: await fingerprint(o.input),
+    settings: {
+      model: model.name, modelFile: model.path, scale, outW, outH, codec, crf: o.crf ?? null, preset: o.preset ?? 'medium', pixFmt,
+      tile: tilePlan ? tile : 0, tilePad, start: o.start ?? null, end: o.end ?? null, frames: o.frames ?? null, segmentFrames,
+      rotateFrames: quarterTurn, ffmpeg: tools.ffmpeg.version,
+    },
+  };
+  await removeStaleTemporaries(outAbs);
+  const state = o.restart ? ({ kind: 'none' } as const) : await inspectWorkDir(workDir, job);
+  if (state.kind === 'other-job') {
+    throw new OutputError(`${workDir} holds an unfinished job for this output with another input or other settings`,
+      'run again with the same settings to resume it, or add --restart to discard it');
+  }
+  if (o.resume && (state.kind !== 'same-job' || state.finished.length === 0)) {
+    throw new UsageError(`there is nothing to resume for ${o.output}`, 'run without --resume to start the job');
+  }
+  const resumed = state.kind === 'same-job' ? state.finished : [];
+  const resumedFrames = resumed.reduce((n, r) => n + r.frames, 0);
+  let seekSeconds = range.seekSeconds;
+  let frameLimit = range.frameCount;
+  let resumeAtUs: number | undefined;
+  if (resumedFrames > 0) {
+    const times = await rangeFrameTimes(o, info, tools.ffprobe, range);
+    frameLimit = times.length - resumedFrames;
+    if (frameLimit > 0) {
+      resumeAtUs = times[resumedFrames]!;
+      seekSeconds = resumeAtUs / 1e6 - info.startTime;
+    }
+  } else await createWorkDir(workDir, job);
 
   emit({
     type: 'start', input: o.input, output: o.output, inputSize: [inW, inH], outputSize: [outW, outH],
@@ -222,6 +235,9 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     emit({ type: 'warning', message: 'variable frame rate detected: every frame keeps its source timestamp' });
   }
   for (const w of carry.warnings) emit({ type: 'warning', message: w });
+  if (resumedFrames > 0) {
+    emit({ type: 'warning', message: `resuming an unfinished job: ${resumed.length} segment(s), ${resumedFrames} frames already done` });
+  }
 
   const internal = new AbortController();
   const onOuterAbort = () => internal.abort();
@@ -231,12 +247,19 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   const slotsCount = 2;
   const decoder = new Decoder({
     ffmpeg: tools.ffmpeg, input: o.input, streamIndex: v.index, width: inW, height: inH, colour,
-    noAutorotate: keepRotationTag, poolSize: batch * 2 + 2, signal, startSeconds: range.seekSeconds,
+    noAutorotate: keepRotationTag, poolSize: batch * 2 + 2, signal, startSeconds: seekSeconds,
   });
   let upscaler: Upscaler | undefined;
-  let encoder: Encoder | undefined;
   const stage = { decode: 0, infer: 0, encode: 0 };
-  let framesOut = 0;
+  let framesOut = resumedFrames;
+  let completed = false;
+  const writer = new SegmentWriter({
+    ffmpeg: tools.ffmpeg, dir: workDir, segmentFrames, firstIndex: resumed.length, frameWidth: frameW, frameHeight: frameH, frameDurationUs,
+    argsFor: (partial) => segmentArgs({
+      ffmpeg: tools.ffmpeg, frameWidth: frameW, frameHeight: frameH, outWidth: outW, outHeight: outH,
+      settings: { codec, crf: o.crf, preset: o.preset ?? 'medium', pixFmt }, colour, sampleAspectRatio: v.sampleAspectRatio, timeBase: v.timeBase,
+    }, partial),
+  });
   let lastProgress = 0;
   const interval = o.progressIntervalMs ?? 250;
   const encodeQueue = new PQueue({ concurrency: 1 });
@@ -269,29 +292,19 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     }
     // Tiled frames are stitched into these before encoding (two: one filling, one being written).
     const outFrames = new FramePool(tilePlan ? frameW * frameH * 3 : 1, tilePlan ? slotsCount : 0);
-    encoder = new Encoder(tools.ffmpeg, encoderArgs({
-      ffmpeg: tools.ffmpeg, source: o.input, output: tmp, container, frameWidth: frameW, frameHeight: frameH,
-      outWidth: outW, outHeight: outH, settings: { codec, crf: o.crf, preset: o.preset ?? 'medium', pixFmt }, colour,
-      streams: carry.streams, sourceVideoIndex: v.index, timeBase: v.timeBase,
-      sampleAspectRatio: v.sampleAspectRatio, shiftUs: range.shiftUs,
-      range: range.seekSeconds !== undefined ? { start: range.seekSeconds, duration: range.durationSeconds } : undefined,
-    }), frameW, frameH, frameDurationUs);
-    const enc = encoder;
     const ups = upscaler;
     const frameOutBytes = frameW * frameH * 3;
     let encodeError: unknown;
 
     /** Hands upscaled frames to the encoder stage (in order); `done` runs once they are written. */
     const queueEncode = async (frames: Uint8Array[], pts: number[], done: () => void) => {
-      firstPtsUs ??= pts[0];
-      lastPtsUs = pts.at(-1)!;
       await encodeQueue.onSizeLessThan(slotsCount);
       encodeQueue.add(async () => {
         try {
           const t = performance.now();
           for (let i = 0; i < frames.length; i++) {
             if (signal.aborted) return;
-            await enc.writeFrame(frames[i]!, pts[i]!);
+            await writer.write(frames[i]!, pts[i]!);
             framesOut++;
           }
           stage.encode += performance.now() - t;
@@ -345,9 +358,17 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     const decoding = (async () => {
       try {
         let taken = 0;
+        if (frameLimit === 0) {
+          decoded.close(); // every segment was already done: only the final mux is left
+          return;
+        }
         for await (const frame of decoder.frames()) {
+          if (taken === 0 && resumeAtUs !== undefined && frame.ptsUs !== resumeAtUs) {
+            throw new InputError(`cannot resume exactly: the frame after the finished segments decodes at ${frame.ptsUs} µs, expected ${resumeAtUs} µs`,
+              'run again with --restart');
+          }
           // The range ends here: stopping the loop stops (and reaps) the decoder.
-          if (frame.ptsUs >= range.endUs || taken === range.frameCount) {
+          if (frame.ptsUs >= range.endUs || taken === frameLimit) {
             decoder.pool.release(frame.data);
             break;
           }
@@ -382,25 +403,36 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     if (encodeError) throw encodeError;
     if (o.signal?.aborted) throw new CancelledError();
     if (signal.aborted) throw new CancelledError();
-    await enc.finish();
-    if (framesOut !== enc.frames) throw new Error(`internal: ${framesOut} frames counted, ${enc.frames} written`);
-    if (framesOut === 0) {
+    await writer.finish();
+    const segments = [...resumed, ...writer.written];
+    if (framesOut === 0 || segments.length === 0) {
       if (range.seekSeconds !== undefined) throw new InputError(`no frame of ${o.input} lies in the requested range`, 'check --start/--end/--frames against the video\'s length');
       throw new InputError(`no frame could be decoded from ${o.input}`, 'check that the video plays');
     }
     if (decoder.damageMessages > 0) {
-      emit({ type: 'warning', message: `the decoder reported ${decoder.damageMessages} damaged-data message(s); ${framesOut} frames were decoded and kept with their timestamps` });
+      emit({ type: 'warning', message: `the decoder reported ${decoder.damageMessages} damaged-data message(s); ${framesOut - resumedFrames} frames were decoded and kept with their timestamps` });
     }
-    let final = tmp;
-    if (keepRotationTag && v.rotation !== 0) {
-      // The tag is written so the output's display matrix reports what the source's did.
-      await writeRotation(tools.ffmpeg, tmp, rotated, (360 - v.rotation) % 360, container as 'mp4' | 'mov');
-      final = rotated;
+    // Join the segments and bring in audio, subtitles, chapters and metadata from the source.
+    const firstPtsUs = segments[0]!.firstPtsUs;
+    const lastPtsUs = segments.at(-1)!.lastPtsUs;
+    let cutFile: string | undefined;
+    if (range.seekSeconds !== undefined && carry.streams.length > 0) {
+      cutFile = join(workDir, `streams.${container === 'matroska' ? 'mkv' : container}`);
+      await runMux(tools.ffmpeg, rangeCutArgs({
+        source: o.input, output: cutFile, container, streams: carry.streams, seekSeconds: range.seekSeconds, startUs: range.shiftUs, endUs: range.endUs,
+      }));
     }
-    if (keepRotationTag && firstPtsUs !== undefined) {
-      await fixMp4LastFrame(final, lastPtsUs - firstPtsUs + frameDurationUs, frameDurationUs);
-    }
-    await rename(final, outAbs);
+    await runMux(tools.ffmpeg, muxArgs({
+      source: o.input, output: tmp, container, streams: carry.streams, sourceVideoIndex: v.index, timeBase: v.timeBase,
+      shiftUs: range.shiftUs, cutFile,
+      concatList: await writeConcatList(workDir, segments, frameDurationUs), firstPtsUs,
+      // Written so the output's display matrix reports what the source's did.
+      rotationTag: keepRotationTag ? (360 - v.rotation) % 360 : 0,
+    }));
+    if (keepRotationTag) await fixMp4LastFrame(tmp, lastPtsUs - firstPtsUs + frameDurationUs, frameDurationUs);
+    await rename(tmp, outAbs);
+    completed = true;
+    await rm(workDir, { recursive: true, force: true });
     const bytes = (await stat(outAbs)).size;
     progress(true);
     const elapsedMs = performance.now() - started;
@@ -408,14 +440,25 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     return { output: o.output, frames: framesOut, elapsedMs, bytes, model: model.name, info };
   } catch (err) {
     internal.abort();
-    if (o.signal?.aborted && !(err instanceof CancelledError)) throw new CancelledError();
+    const kept = resumed.length + writer.written.length;
+    const keptFrames = [...resumed, ...writer.written].reduce((n, r) => n + r.frames, 0);
+    const resumeHint = kept > 0 ? `: ${kept} finished segment(s) (${keptFrames} frames) kept in ${workDir}; run the same command again to resume` : '';
+    if (o.signal?.aborted) {
+      const of = totalFrames ? ` of ${totalFrames}` : '';
+      const when = `cancelled after ${framesOut}${of} frames in ${((performance.now() - started) / 1000).toFixed(1)} s`;
+      throw new CancelledError(`${when}${resumeHint || ': no output written'}`);
+    }
+    if (err instanceof EsrvidError && resumeHint && !(err instanceof UsageError)) {
+      throw new EsrvidError(`${err.message}${resumeHint}`, { exitCode: err.exitCode, hint: err.hint, cause: err });
+    }
     throw err;
   } finally {
     o.signal?.removeEventListener('abort', onOuterAbort);
     encodeQueue.clear();
-    await encoder?.kill();
+    await writer.abort();
     await upscaler?.close();
     await rm(tmp, { force: true });
-    await rm(rotated, { force: true });
+    // Nothing finished is nothing to resume: leave no work directory behind.
+    if (!completed && resumed.length + writer.written.length === 0) await rm(workDir, { recursive: true, force: true });
   }
 }

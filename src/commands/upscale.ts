@@ -18,6 +18,9 @@ export interface UpscaleCliOptions {
   batch?: number;
   tile?: number | 'auto';
   tilePad?: number;
+  segmentSeconds?: number;
+  resume?: boolean;
+  restart?: boolean;
   threads?: number;
   codec?: string;
   crf?: number;
@@ -111,14 +114,15 @@ export async function runUpscale(input: string, output: string, o: UpscaleCliOpt
     }
   };
   const opts: UpscaleOptions = {
-    input, output, scale: o.scale, start: o.start, end: o.end, frames: o.frames, model: o.model, batch: o.batch, tile: o.tile, tilePad: o.tilePad, threads: o.threads, codec: o.codec, crf: o.crf,
+    input, output, scale: o.scale, start: o.start, end: o.end, frames: o.frames, model: o.model, batch: o.batch, tile: o.tile, tilePad: o.tilePad, segmentSeconds: o.segmentSeconds, resume: o.resume, restart: o.restart, threads: o.threads, codec: o.codec, crf: o.crf,
     preset: o.preset, pixFmt: o.pixFmt, overwrite: !!o.yes, ffmpegPath: o.ffmpeg, ffprobePath: o.ffprobe,
     signal: controller.signal, onEvent, onPull: pullReporter(process.stderr, !!o.quiet || !!o.json),
   };
   try {
     await upscaleVideo(opts);
   } catch (err) {
-    if (controller.signal.aborted) throw new CancelledError(cancelSummary(lastProgress));
+    // The pipeline's own summary says what was kept for resuming; fall back to ours.
+    if (controller.signal.aborted) throw err instanceof CancelledError ? err : new CancelledError(cancelSummary(lastProgress));
     throw err;
   } finally {
     // The terminal is given back before the error handler prints its line.

@@ -1,7 +1,8 @@
 /**
- * The encoder's command line, as data. Input 0 is esrvid's Matroska stream of upscaled RGB frames
- * (carrying the source's timestamps); input 1 is the source file, read only for the streams that
- * are copied across (audio, subtitles, attachments), chapters and metadata.
+ * The encoders' command lines, as data. Video is encoded in segments (one ffmpeg per segment,
+ * reading esrvid's Matroska stream of upscaled RGB frames with the source's timestamps), so a
+ * killed job keeps its finished segments. The final mux joins the segments by stream copy and
+ * takes everything else (audio, subtitles, attachments, chapters, metadata) from the source.
  */
 import { passthroughTiming, type Binary } from '../ffmpeg/binaries.js';
 import type { ColourPlan } from '../ffmpeg/colour.js';
@@ -48,46 +49,22 @@ export function defaultCrf(codec: string): number | undefined {
   return undefined;
 }
 
-export function encoderArgs(a: EncoderArgsInput): string[] {
+/** Encodes one segment: Matroska RGB frames on stdin -> a video-only NUT file. */
+export function segmentArgs(a: Pick<EncoderArgsInput, 'ffmpeg' | 'frameWidth' | 'frameHeight' | 'outWidth' | 'outHeight' | 'settings' | 'colour' | 'sampleAspectRatio' | 'timeBase'>, output: string): string[] {
   const { settings: s } = a;
   const vf: string[] = [];
   if (a.outWidth !== a.frameWidth || a.outHeight !== a.frameHeight) {
     vf.push(`scale=${a.outWidth}:${a.outHeight}:flags=lanczos+accurate_rnd+full_chroma_int`);
   }
-  const rgbOut = s.pixFmt.startsWith('rgb') || s.pixFmt.startsWith('bgr') || s.pixFmt.startsWith('gbr');
+  const rgbOut = /^(rgb|bgr|gbr)/.test(s.pixFmt);
   if (!rgbOut) vf.push(`scale=out_color_matrix=${a.colour.matrix}:out_range=${a.colour.range}:flags=accurate_rnd+full_chroma_int`);
   vf.push(`format=${s.pixFmt}`);
   if (a.sampleAspectRatio) vf.push(`setsar=${a.sampleAspectRatio.replace(':', '/')}`);
-
   const crf = s.crf ?? defaultCrf(s.codec);
-  const mp4like = a.container === 'mp4' || a.container === 'mov';
-  const streamArgs: string[] = [];
-  const counters = { audio: 0, subtitle: 0, attachment: 0 };
-  const spec = { audio: 'a', subtitle: 's', attachment: 't' } as const;
-  for (const st of a.streams) {
-    const n = counters[st.type]++;
-    // Naming any stream's metadata source turns off ffmpeg's automatic per-stream copy, so each
-    // carried stream names its own (language, title, handler).
-    streamArgs.push('-map', `1:${st.index}`, `-c:${spec[st.type]}:${n}`, st.codec, `-map_metadata:s:${spec[st.type]}:${n}`, `1:s:${st.index}`);
-  }
-  // The source is seeked (fast), then shifted onto the frames' clock. The copied streams are cut
-  // on output time: packets before 0 and after the range's length are dropped. (Input -ss/-t do
-  // not cut stream-copied packets under -copyts.)
-  const rangeIn = [
-    ...(a.range ? ['-ss', a.range.start.toFixed(6)] : []),
-    ...(a.shiftUs !== 0 ? ['-itsoffset', (-a.shiftUs / 1e6).toFixed(6)] : []),
-  ];
-  const rangeOut = a.range ? ['-ss', '0', ...(a.range.duration !== undefined ? ['-t', a.range.duration.toFixed(6)] : [])] : [];
   return [
     '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error', '-y',
     '-f', 'matroska', '-i', 'pipe:0',
-    ...rangeIn, '-i', a.source,
     '-map', '0:v:0',
-    ...streamArgs,
-    '-map_metadata', '1',
-    '-map_metadata:s:v:0', `1:s:${a.sourceVideoIndex}`,
-    '-map_chapters', '1',
-    ...rangeOut,
     '-vf', vf.join(','),
     '-c:v', s.codec,
     ...(crf !== undefined ? ['-crf', String(crf)] : []),
@@ -100,8 +77,78 @@ export function encoderArgs(a: EncoderArgsInput): string[] {
     // Every frame keeps the timestamp it had in the source, in the source's own time base.
     ...passthroughTiming(a.ffmpeg), '-copyts',
     '-enc_time_base:v', `${a.timeBase[0]}:${a.timeBase[1]}`,
+    // NUT keeps the source's time base exactly (Matroska would round every timestamp to 1 ms).
+    '-f', 'nut', output,
+  ];
+}
+
+export interface MuxArgsInput extends Pick<EncoderArgsInput, 'source' | 'output' | 'container' | 'streams' | 'sourceVideoIndex' | 'timeBase' | 'shiftUs'> {
+  /** ffconcat list of the segments (with exact durations). */
+  concatList: string;
+  /** Timestamp of the first frame (µs on the output clock): concat starts its output at 0. */
+  firstPtsUs: number;
+  /** Rotation tag to write (MP4/MOV), 0 for none. ffmpeg honours it only on a stream copy like this one. */
+  rotationTag: number;
+  /** For a range: the source's other streams already cut to it by rangeCutArgs (they start at 0). */
+  cutFile?: string;
+}
+
+const SPEC = { audio: 'a', subtitle: 's', attachment: 't' } as const;
+
+/** -map/-c/-map_metadata for the carried streams, taken from `input` (stream k of a cut file is the k-th carried one). */
+function carriedStreams(streams: StreamPlan[], input: number, fromCut: boolean): string[] {
+  const args: string[] = [];
+  const counters = { audio: 0, subtitle: 0, attachment: 0 };
+  streams.forEach((st, k) => {
+    const n = counters[st.type]++;
+    const from = fromCut ? k : st.index;
+    // Naming any stream's metadata source turns off ffmpeg's automatic per-stream copy, so each
+    // carried stream names its own (language, title, handler).
+    args.push('-map', `${input}:${from}`, `-c:${SPEC[st.type]}:${n}`, fromCut ? 'copy' : st.codec, `-map_metadata:s:${SPEC[st.type]}:${n}`, `${input}:s:${from}`);
+  });
+  return args;
+}
+
+/**
+ * For a range: cuts the source's carried streams to [start, end) on the source clock, rebased to
+ * start at 0, into a file of the output's container. Stream-copied packets are cut one by one on
+ * their timestamps (output -ss/-to under -copyts). This is a separate pass because the same
+ * options in the final mux would also apply to (and drop) the joined video.
+ */
+export function rangeCutArgs(a: { source: string; output: string; container: Container; streams: StreamPlan[]; seekSeconds: number; startUs: number; endUs: number }): string[] {
+  return [
+    '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error', '-y', '-copyts',
+    '-ss', a.seekSeconds.toFixed(6), '-i', a.source,
+    ...carriedStreams(a.streams, 0, false),
+    '-map_chapters', '0',
+    '-ss', (a.startUs / 1e6).toFixed(6),
+    ...(Number.isFinite(a.endUs) ? ['-to', (a.endUs / 1e6).toFixed(6)] : []),
+    '-f', FORMAT[a.container], a.output,
+  ];
+}
+
+/** Joins the segments (stream copy) and muxes in the source's other streams, chapters and metadata. */
+export function muxArgs(a: MuxArgsInput): string[] {
+  const mp4like = a.container === 'mp4' || a.container === 'mov';
+  // Whole file: streams come straight from the source, shifted onto the frames' clock.
+  // Range: from the cut file (already on it); global metadata still from the source.
+  const inputs = a.cutFile
+    ? ['-i', a.cutFile, '-i', a.source]
+    : [...(a.shiftUs !== 0 ? ['-itsoffset', (-a.shiftUs / 1e6).toFixed(6)] : []), '-i', a.source];
+  const meta = a.cutFile ? 2 : 1;
+  return [
+    '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error', '-y',
+    '-f', 'concat', '-safe', '0', ...(a.firstPtsUs !== 0 ? ['-itsoffset', (a.firstPtsUs / 1e6).toFixed(6)] : []), '-i', a.concatList,
+    ...inputs,
+    '-map', '0:v:0',
+    ...carriedStreams(a.streams, 1, !!a.cutFile),
+    '-map_metadata', String(meta),
+    '-map_metadata:s:v:0', `${meta}:s:${a.sourceVideoIndex}`,
+    '-map_chapters', '1',
+    '-c:v', 'copy',
+    '-copyts',
     ...(mp4like && a.timeBase[0] === 1 ? ['-video_track_timescale', String(a.timeBase[1])] : []),
-    ...(mp4like ? ['-movflags', '+faststart'] : []),
+    ...(mp4like ? ['-movflags', '+faststart', '-metadata:s:v:0', `rotate=${a.rotationTag}`] : []),
     '-f', FORMAT[a.container],
     a.output,
   ];

@@ -164,8 +164,8 @@ describe('frame ranges', () => {
     outTimes.forEach((t, i) => expect(Math.abs(t - (wanted[i]! - 0.3)), `frame ${i}`).toBeLessThanOrEqual(0.001));
     for (const a of ['a:0', 'a:1']) {
       const audio = await packetTimes(out, a);
-      expect(audio[0]!, a).toBeGreaterThanOrEqual(0);
-      expect(audio[0]!, a).toBeLessThan(0.03); // within one audio frame of the start
+      // Within one audio frame of the start (Opus may begin a few ms early: its pre-roll).
+      expect(Math.abs(audio[0]!), a).toBeLessThan(0.03);
       expect(audio.at(-1)!, a).toBeLessThan(0.7);
       expect(audio.at(-1)!, a).toBeGreaterThan(0.6);
     }

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decoderArgs } from '../../src/decode/decoder.js';
 import { containerFor, planStreams } from '../../src/encode/containers.js';
-import { encoderArgs, type EncoderArgsInput } from '../../src/encode/encoder-args.js';
-import { rotationRemuxArgs } from '../../src/encode/rotation.js';
+import { muxArgs, rangeCutArgs, segmentArgs, type MuxArgsInput } from '../../src/encode/encoder-args.js';
 import { passthroughTiming, type Binary } from '../../src/ffmpeg/binaries.js';
 import { planColour } from '../../src/ffmpeg/colour.js';
 import type { VideoStreamInfo } from '../../src/ffmpeg/probe.js';
@@ -41,43 +40,55 @@ describe('ffmpeg argument builders', () => {
     expect(planColour(video({ pixFmt: 'yuvj420p' })).range).toBe('pc');
   });
 
-  const base = (o: Partial<EncoderArgsInput> = {}): EncoderArgsInput => ({
-    ffmpeg: ff4, source: 'in.mkv', output: 'out.tmp', container: 'mp4', frameWidth: 2560, frameHeight: 1440, outWidth: 2560,
-    outHeight: 1440, settings: { codec: 'libx264', pixFmt: 'yuv420p', preset: 'slow' }, colour: planColour(video({ colorSpace: 'bt709' })),
-    streams: [{ index: 1, type: 'audio', codec: 'copy' }, { index: 3, type: 'subtitle', codec: 'mov_text' }], sourceVideoIndex: 0,
-    timeBase: [1, 12288], shiftUs: 0, ...o,
-  });
+  const colour709 = planColour(video({ colorSpace: 'bt709' }));
+  const seg = (o: Partial<Parameters<typeof segmentArgs>[0]> = {}) => segmentArgs({
+    ffmpeg: ff4, frameWidth: 2560, frameHeight: 1440, outWidth: 2560, outHeight: 1440,
+    settings: { codec: 'libx264', pixFmt: 'yuv420p', preset: 'slow' }, colour: colour709, timeBase: [1, 12288], ...o,
+  }, 'seg.partial');
 
-  it('the encoder keeps source timestamps, copies audio, converts subtitles, tags colour, and starts fast', () => {
-    const args = encoderArgs(base());
+  it('a segment encoder keeps source timestamps in the source time base and tags colour', () => {
+    const args = seg();
     expect(args.slice(args.indexOf('-f'), args.indexOf('-f') + 4)).toEqual(['-f', 'matroska', '-i', 'pipe:0']);
-    expect(after(args, '-c:a:0')).toBe('copy');
-    expect(after(args, '-c:s:0')).toBe('mov_text');
-    expect(after(args, '-map_metadata:s:a:0')).toBe('1:s:1');
     expect(after(args, '-enc_time_base:v')).toBe('1:12288');
-    expect(after(args, '-video_track_timescale')).toBe('12288');
     expect(after(args, '-vsync')).toBe('passthrough');
     expect(args).toContain('-copyts');
     expect(after(args, '-colorspace')).toBe('bt709');
-    expect(after(args, '-movflags')).toBe('+faststart');
     expect(after(args, '-crf')).toBe('18');
     expect(after(args, '-preset')).toBe('slow');
     expect(after(args, '-vf')).toBe('scale=out_color_matrix=bt709:out_range=tv:flags=accurate_rnd+full_chroma_int,format=yuv420p');
-    expect(args.at(-1)).toBe('out.tmp');
+    expect(args.slice(-3)).toEqual(['-f', 'nut', 'seg.partial']);
   });
 
-  it('a non-native scale adds a Lanczos resize; RGB output skips the matrix; Matroska has no MP4 flags', () => {
-    const args = encoderArgs(base({ container: 'matroska', outWidth: 1280, outHeight: 720, settings: { codec: 'ffv1', pixFmt: 'bgr0' } }));
+  it('a non-native scale adds a Lanczos resize; RGB output skips the matrix and colour tags', () => {
+    const args = seg({ outWidth: 1280, outHeight: 720, settings: { codec: 'ffv1', pixFmt: 'bgr0' } });
     expect(after(args, '-vf')).toBe('scale=1280:720:flags=lanczos+accurate_rnd+full_chroma_int,format=bgr0');
-    expect(args).not.toContain('-movflags');
     expect(args).not.toContain('-colorspace');
     expect(args).not.toContain('-crf');
   });
 
-  it('the rotation remux is a stream copy that writes the tag', () => {
-    const args = rotationRemuxArgs('a.mp4', 'b.mp4', 90, 'mp4');
-    expect(after(args, '-c')).toBe('copy');
+  const mux = (o: Partial<MuxArgsInput> = {}) => muxArgs({
+    source: 'in.mkv', output: 'out.tmp', container: 'mp4', sourceVideoIndex: 0, timeBase: [1, 12288], shiftUs: 0,
+    streams: [{ index: 1, type: 'audio', codec: 'copy' }, { index: 3, type: 'subtitle', codec: 'mov_text' }],
+    concatList: 'list.ffconcat', firstPtsUs: 0, rotationTag: 90, ...o,
+  });
+
+  it('the mux copies the joined video, copies audio, converts subtitles, writes rotation, starts fast', () => {
+    const args = mux();
+    expect(args.slice(args.indexOf('concat') - 1, args.indexOf('concat') + 5)).toEqual(['-f', 'concat', '-safe', '0', '-i', 'list.ffconcat']);
+    expect(after(args, '-c:v')).toBe('copy');
+    expect(after(args, '-c:a:0')).toBe('copy');
+    expect(after(args, '-c:s:0')).toBe('mov_text');
+    expect(after(args, '-map_metadata:s:a:0')).toBe('1:s:1');
+    expect(after(args, '-video_track_timescale')).toBe('12288');
+    expect(after(args, '-movflags')).toBe('+faststart');
     expect(after(args, '-metadata:s:v:0')).toBe('rotate=90');
+    expect(args.at(-1)).toBe('out.tmp');
+  });
+
+  it('Matroska output gets no MP4 flags; a late first frame is shifted back into place', () => {
+    const args = mux({ container: 'matroska', firstPtsUs: 80_000 });
+    expect(args).not.toContain('-movflags');
+    expect(args.slice(args.indexOf('concat') + 3, args.indexOf('concat') + 7)).toEqual(['-itsoffset', '0.080000', '-i', 'list.ffconcat']);
   });
 
   it('containers: by extension, streams carried or converted as each container allows', () => {
@@ -105,18 +116,26 @@ describe('ffmpeg argument builders', () => {
   });
 });
 
-describe('ranges in the encoder', () => {
-  it('seeks and shifts the source, then cuts copied streams on output time', async () => {
-    const { encoderArgs } = await import('../../src/encode/encoder-args.js');
-    const { planColour } = await import('../../src/ffmpeg/colour.js');
-    const args = encoderArgs({
-      ffmpeg: { path: '/ff', version: '', major: 4 }, source: 's.mkv', output: 'o', container: 'matroska', frameWidth: 8, frameHeight: 8,
-      outWidth: 8, outHeight: 8, settings: { codec: 'ffv1', pixFmt: 'bgr0' }, colour: planColour({ height: 8, width: 8, pixFmt: 'yuv420p' } as never),
-      streams: [], sourceVideoIndex: 0, timeBase: [1, 1000], shiftUs: 12_500_000, range: { start: 12.5, duration: 3 },
-    });
+describe('ranges', () => {
+  const streams = [{ index: 1, type: 'audio' as const, codec: 'copy' }, { index: 2, type: 'subtitle' as const, codec: 'mov_text' }];
+  it('the cut pass seeks, then cuts the carried streams on their own timestamps', () => {
+    const args = rangeCutArgs({ source: 's.mkv', output: 'cut.mp4', container: 'mp4', streams, seekSeconds: 12.5, startUs: 12_540_000, endUs: 15_540_000 });
+    expect(args).toContain('-copyts');
     const src = args.indexOf('s.mkv');
-    expect(args.slice(src - 5, src + 1)).toEqual(['-ss', '12.500000', '-itsoffset', '-12.500000', '-i', 's.mkv']);
-    const out = args.indexOf('-map_chapters');
-    expect(args.slice(out + 2, out + 6)).toEqual(['-ss', '0', '-t', '3.000000']);
+    expect(args.slice(src - 3, src + 1)).toEqual(['-ss', '12.500000', '-i', 's.mkv']);
+    expect(after(args, '-c:s:0')).toBe('mov_text');
+    expect(args.slice(-7)).toEqual(['-ss', '12.540000', '-to', '15.540000', '-f', 'mp4', 'cut.mp4']);
+  });
+
+  it('the mux then takes streams from the cut file by position and metadata from the source', () => {
+    const args = muxArgs({
+      source: 's.mkv', output: 'o', container: 'mp4', streams, sourceVideoIndex: 0, timeBase: [1, 1000],
+      shiftUs: 12_540_000, cutFile: 'cut.mp4', concatList: 'l', firstPtsUs: 0, rotationTag: 0,
+    });
+    expect(args).not.toContain('-itsoffset');
+    expect(args.slice(args.indexOf('cut.mp4') - 1, args.indexOf('cut.mp4') + 3)).toEqual(['-i', 'cut.mp4', '-i', 's.mkv']);
+    expect(after(args, '-c:s:0')).toBe('copy');
+    expect(after(args, '-map_metadata')).toBe('2');
+    expect(args.filter((x, i) => args[i - 1] === '-map')).toEqual(['0:v:0', '1:0', '1:1']);
   });
 });
