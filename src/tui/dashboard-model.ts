@@ -8,7 +8,9 @@
  *   batch; frames decoded ~= frames inferred + decoded frames waiting in the pool. Both are
  *   estimates (a batch half written to the encoder counts twice), good to a batch.
  * - `inferMs`/`encodeMs` are the time those stages were busy, so frames / busy seconds is what
- *   the stage alone could sustain (its capacity). The stage closest to 100% busy is the bottleneck.
+ *   the stage alone could sustain (its capacity). Both are taken over the recent past (smoothed
+ *   rate / smoothed busy share), so the first batch's warm-up fades out. The stage closest to
+ *   100% busy is the bottleneck.
  * - `decodeMs` is not decoder work but the time inference sat waiting for decoded frames: the
  *   decoder's capacity is unknown, so the decode row shows its observed rate and, as its load,
  *   that waiting share (high means decoding holds inference back).
@@ -56,8 +58,8 @@ export interface DashboardState {
   progressAt?: number;
   /** Output frames/s. */
   rate: Ema;
-  /** Decoded frames/s (observed). */
-  decodeRate: Ema;
+  /** Frames/s leaving each stage (observed). */
+  stageRate: Record<StageName, Ema>;
   /** Share of wall time each stage was busy (decode: inference waiting for it), 0-1. */
   load: Record<StageName, Ema>;
   /** (elapsedMs, frames) of the progress events of the last minute and one before it. */
@@ -69,7 +71,8 @@ export interface DashboardState {
 }
 
 export function initialDashboardState(): DashboardState {
-  return { rate: emptyEma, decodeRate: emptyEma, load: { decode: emptyEma, infer: emptyEma, encode: emptyEma }, history: [], warnings: [], stopping: false };
+  const perStage = { decode: emptyEma, infer: emptyEma, encode: emptyEma };
+  return { rate: emptyEma, stageRate: perStage, load: perStage, history: [], warnings: [], stopping: false };
 }
 
 function batchOf(s: DashboardState): number {
@@ -102,8 +105,13 @@ export function reduceDashboard(s: DashboardState, e: PipelineEvent, now: number
       if (!prev || dt <= 0) return next;
       const perS = (d: number) => d / (dt / 1000);
       next.rate = emaAdd(s.rate, perS(e.frames - prev.frames), dt);
-      const batch = batchOf(s);
-      next.decodeRate = emaAdd(s.decodeRate, perS(stageFrames(e, batch).decode - stageFrames(prev, batch).decode), dt);
+      const after = stageFrames(e, batchOf(s));
+      const before = stageFrames(prev, batchOf(s));
+      next.stageRate = {
+        decode: emaAdd(s.stageRate.decode, perS(after.decode - before.decode), dt),
+        infer: emaAdd(s.stageRate.infer, perS(after.infer - before.infer), dt),
+        encode: emaAdd(s.stageRate.encode, perS(after.encode - before.encode), dt),
+      };
       const share = (d: number) => Math.min(1, Math.max(0, d / dt));
       next.load = {
         decode: emaAdd(s.load.decode, share(e.decodeMs - prev.decodeMs), dt),
@@ -190,18 +198,28 @@ export function dashboardView(s: DashboardState, now: number): DashboardView {
   const fpsAvg = p && p.elapsedMs > 0 ? (p.frames / p.elapsedMs) * 1000 : undefined;
   const pixels = s.start ? (s.start.outputSize[0] * s.start.outputSize[1]) / 1e6 : undefined;
   const fraction = totalFrames ? Math.min(1, frames / totalFrames) : undefined;
-  // The ETA uses the smoothed rate, and counts down between events rather than jumping.
-  const etaMs = totalFrames && fpsNow && fpsNow > 0 && !s.done
-    ? Math.max(0, ((totalFrames - frames) / fpsNow) * 1000 - sinceEvent)
-    : s.done ? 0 : undefined;
+  // The ETA uses the smoothed rate and counts down between events (a slow batch should not
+  // freeze it), but never below the time the frames after the next batch need: a stalled job's
+  // ETA stops rather than reaching 0. Stopping, there is nothing to estimate.
+  const remaining = totalFrames ? Math.max(0, totalFrames - frames) : undefined;
+  const etaMs = s.done ? 0
+    : remaining === undefined || !fpsNow || fpsNow <= 0 || s.stopping ? undefined
+    : Math.max((Math.max(0, remaining - batchOf(s)) / fpsNow) * 1000, (remaining / fpsNow) * 1000 - sinceEvent);
 
-  const batch = batchOf(s);
-  const sf = p ? stageFrames(p, batch) : undefined;
-  const capacity = (n: number | undefined, busyMs: number | undefined) => (n !== undefined && busyMs && busyMs > 0 ? (n / busyMs) * 1000 : undefined);
+  // Frames through per second of busy time: (frames/s) / (busy s per s).
+  const capacity = (st: StageName) => {
+    const rate = emaValue(s.stageRate[st]);
+    const load = emaValue(s.load[st]);
+    return rate !== undefined && load !== undefined && load > 0.001 ? Math.max(0, rate) / load : undefined;
+  };
+  const observed = (st: StageName) => {
+    const rate = emaValue(s.stageRate[st]);
+    return rate === undefined ? undefined : Math.max(0, rate);
+  };
   const stages: StageView[] = [
-    { name: 'decode', fps: emaValue(s.decodeRate), load: emaValue(s.load.decode), queue: p ? [p.decodeQueue, p.decodeCapacity] : undefined },
-    { name: 'infer', fps: capacity(sf?.infer, p?.inferMs), load: emaValue(s.load.infer) },
-    { name: 'encode', fps: capacity(sf?.encode, p?.encodeMs), load: emaValue(s.load.encode), queue: p ? [p.encodeQueue, p.encodeCapacity] : undefined },
+    { name: 'decode', fps: observed('decode'), load: emaValue(s.load.decode), queue: p ? [p.decodeQueue, p.decodeCapacity] : undefined },
+    { name: 'infer', fps: capacity('infer'), load: emaValue(s.load.infer) },
+    { name: 'encode', fps: capacity('encode'), load: emaValue(s.load.encode), queue: p ? [p.encodeQueue, p.encodeCapacity] : undefined },
   ];
   let bottleneck: StageName | undefined;
   let most = 0;

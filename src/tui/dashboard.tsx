@@ -33,7 +33,10 @@ export function Dashboard({ view, width, keys }: DashboardProps) {
           </Box>
           <Box marginTop={1}>
             {view.stopping ? (
-              <Text color="yellow" wrap="truncate-end">stopping: finishing the batch in flight, removing the partial output (again to quit at once)</Text>
+              <Box flexDirection="column">
+                <Text color="yellow" wrap="truncate-end">stopping: finishing the batch in flight and closing the encoder</Text>
+                <Text dimColor wrap="truncate-end">{keys ? 'q or Ctrl-C again: quit at once' : 'Ctrl-C again: quit at once'}</Text>
+              </Box>
             ) : (
               <Text dimColor wrap="truncate-end">{keys ? 'q or Ctrl-C: stop' : 'Ctrl-C: stop'}</Text>
             )}

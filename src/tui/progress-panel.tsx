@@ -8,7 +8,7 @@ export function ProgressPanel({ view, width }: { view: DashboardView; width: num
   const count = totalFrames ? `${frames}/${totalFrames} frames` : `${frames} frames`;
   const percent = fraction !== undefined ? `${(fraction * 100).toFixed(1).padStart(5)}%` : '';
   const [filled, track] = progressBar(fraction ?? 0, Math.max(10, width - count.length - percent.length - 3));
-  const eta = view.etaMs !== undefined ? formatDuration(view.etaMs) : totalFrames ? '--:--' : 'unknown (no frame count)';
+  const eta = view.etaMs !== undefined ? formatDuration(view.etaMs) : view.stopping ? '-' : totalFrames ? '--:--' : 'unknown (no frame count)';
   return (
     <Box flexDirection="column">
       <Text wrap="truncate-end">

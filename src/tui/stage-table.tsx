@@ -43,13 +43,14 @@ export function StageTable({ view, width }: { view: DashboardView; width: number
 }
 
 export function RateSparkline({ view, width }: { view: DashboardView; width: number }) {
-  // Labels are sized for the widest case ("max 283"), so the width does not jitter.
-  const n = Math.max(10, Math.min(view.history.length, width - 'fps, last 60 s '.length - ' max 000'.length));
+  // Labels are sized for the widest case (formatRate gives at most 4 characters), so the line
+  // does not jitter; at 80 columns the whole minute fits.
+  const n = Math.max(10, Math.min(view.history.length, width - 'fps, 60 s '.length - ' max 0000'.length));
   const values = view.history.slice(-n);
   const maxLabel = ` max ${formatRate(Math.max(0, ...values.map((v) => v ?? 0)))}`;
   return (
     <Text wrap="truncate-end">
-      <Text dimColor>{`fps, last ${n} s `.padEnd(15)}</Text>
+      <Text dimColor>{`fps, ${n} s `.padEnd(10)}</Text>
       <Text color="green">{sparkline(values)}</Text>
       <Text dimColor>{maxLabel}</Text>
     </Text>
