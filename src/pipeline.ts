@@ -23,7 +23,7 @@ import { SegmentWriter } from './encode/segment-writer.js';
 import { createWorkDir, fingerprint, inspectWorkDir, workDirFor, writeConcatList, type JobIdentity } from './encode/work-dir.js';
 import { planRange, rangeFrameTimes } from './decode/range.js';
 import { fixMp4LastFrame } from './encode/mp4-duration-fix.js';
-import { CancelledError, EsrvidError, InputError, OutputError, UsageError } from './errors.js';
+import { CancelledError, EsrvidError, ExternalProcessError, InputError, OutputError, UsageError } from './errors.js';
 import type { PipelineEvent } from './events.js';
 import { findFfmpeg } from './ffmpeg/binaries.js';
 import { planColour } from './ffmpeg/colour.js';
@@ -355,6 +355,9 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     // Decoding runs ahead on its own, bounded by the frame pool, so the next batch is ready
     // the moment inference finishes the current one.
     const decoded = new AsyncQueue<DecodedFrame>();
+    const tickUs = Math.max(1, Math.ceil((1e6 * v.timeBase[0]) / v.timeBase[1]));
+    let lastDecodedPtsUs = -Infinity;
+    let reordered = 0;
     const decoding = (async () => {
       try {
         let taken = 0;
@@ -373,7 +376,12 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
             break;
           }
           taken++;
-          decoded.push(frame);
+          // Damaged input can give a frame a timestamp at or before the previous one. The frame
+          // is kept (never dropped, so nothing drifts) and placed one source tick later.
+          const pts = frame.ptsUs > lastDecodedPtsUs ? frame.ptsUs : lastDecodedPtsUs + tickUs;
+          if (pts !== frame.ptsUs) reordered++;
+          lastDecodedPtsUs = pts;
+          decoded.push(pts === frame.ptsUs ? frame : { ...frame, ptsUs: pts });
         }
         decoded.close();
       } catch (err) {
@@ -412,17 +420,27 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     if (decoder.damageMessages > 0) {
       emit({ type: 'warning', message: `the decoder reported ${decoder.damageMessages} damaged-data message(s); ${framesOut - resumedFrames} frames were decoded and kept with their timestamps` });
     }
+    if (reordered > 0) {
+      emit({ type: 'warning', message: `${reordered} frame(s) of the damaged input had out-of-order timestamps: each was kept, one tick after the frame before it` });
+    }
     // Join the segments and bring in audio, subtitles, chapters and metadata from the source.
     const firstPtsUs = segments[0]!.firstPtsUs;
     const lastPtsUs = segments.at(-1)!.lastPtsUs;
+    // A join that fails is down to the source's other streams (a damaged file), not to anything
+    // a resume could fix.
+    const join2 = (args: string[]) => runMux(tools.ffmpeg, args).catch((err: unknown) => {
+      throw err instanceof ExternalProcessError
+        ? new InputError(`the input's audio/subtitle streams could not be copied (${err.message.replace(/^joining the segments failed: /, '')})`, 'the file may be damaged; check that it plays', err)
+        : err;
+    });
     let cutFile: string | undefined;
     if (range.seekSeconds !== undefined && carry.streams.length > 0) {
       cutFile = join(workDir, `streams.${container === 'matroska' ? 'mkv' : container}`);
-      await runMux(tools.ffmpeg, rangeCutArgs({
+      await join2(rangeCutArgs({
         source: o.input, output: cutFile, container, streams: carry.streams, seekSeconds: range.seekSeconds, startUs: range.shiftUs, endUs: range.endUs,
       }));
     }
-    await runMux(tools.ffmpeg, muxArgs({
+    await join2(muxArgs({
       source: o.input, output: tmp, container, streams: carry.streams, sourceVideoIndex: v.index, timeBase: v.timeBase,
       shiftUs: range.shiftUs, cutFile,
       concatList: await writeConcatList(workDir, segments, frameDurationUs), firstPtsUs,
@@ -442,7 +460,10 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     internal.abort();
     const kept = resumed.length + writer.written.length;
     const keptFrames = [...resumed, ...writer.written].reduce((n, r) => n + r.frames, 0);
-    const resumeHint = kept > 0 ? `: ${kept} finished segment(s) (${keptFrames} frames) kept in ${workDir}; run the same command again to resume` : '';
+    // Worth keeping for a resume: everything except a problem with the input itself.
+    const resumable = !(err instanceof InputError) && !(err instanceof UsageError);
+    if (!resumable) await rm(workDir, { recursive: true, force: true });
+    const resumeHint = resumable && kept > 0 ? `: ${kept} finished segment(s) (${keptFrames} frames) kept in ${workDir}; run the same command again to resume` : '';
     if (o.signal?.aborted) {
       const of = totalFrames ? ` of ${totalFrames}` : '';
       const when = `cancelled after ${framesOut}${of} frames in ${((performance.now() - started) / 1000).toFixed(1)} s`;
