@@ -456,8 +456,12 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     const elapsedMs = performance.now() - started;
     emit({ type: 'done', frames: framesOut, elapsedMs, output: o.output, bytes, damagedFrames: decoder.damageMessages, peakRssBytes: process.resourceUsage().maxRSS * 1024, stageMs: { ...stage } });
     return { output: o.output, frames: framesOut, elapsedMs, bytes, model: model.name, info };
-  } catch (err) {
+  } catch (caught) {
     internal.abort();
+    let err = caught;
+    if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC') {
+      err = new OutputError('the disk is full', 'free some space and run the same command again to resume', err);
+    }
     const kept = resumed.length + writer.written.length;
     const keptFrames = [...resumed, ...writer.written].reduce((n, r) => n + r.frames, 0);
     // Worth keeping for a resume: everything except a problem with the input itself.
