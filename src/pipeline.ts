@@ -460,7 +460,7 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     internal.abort();
     let err = caught;
     if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC') {
-      err = new OutputError('the disk is full', 'free some space and run the same command again to resume', err);
+      err = new OutputError('the disk is full', 'free some space', err);
     }
     const kept = resumed.length + writer.written.length;
     const keptFrames = [...resumed, ...writer.written].reduce((n, r) => n + r.frames, 0);
@@ -473,8 +473,9 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
       const when = `cancelled after ${framesOut}${of} frames in ${((performance.now() - started) / 1000).toFixed(1)} s`;
       throw new CancelledError(`${when}${resumeHint || ': no output written'}`);
     }
-    if (err instanceof EsrvidError && resumeHint && !(err instanceof UsageError)) {
-      throw new EsrvidError(`${err.message}${resumeHint}`, { exitCode: err.exitCode, hint: err.hint, cause: err });
+    if (err instanceof EsrvidError && resumable && kept > 0) {
+      throw new EsrvidError(`${err.message}: ${kept} finished segment(s) (${keptFrames} frames) kept in ${workDir}`,
+        { exitCode: err.exitCode, hint: `${err.hint ? `${err.hint}, then ` : ''}run the same command again to resume`, cause: err });
     }
     throw err;
   } finally {

@@ -45,7 +45,7 @@ export class Encoder {
   private failure(what: string): Error {
     const tail = this.stderr.trim().split('\n').slice(-6).join('\n');
     if (/No space left on device/i.test(tail)) {
-      return new OutputError('the disk is full: the encoder could not write the output', 'free some space and run the same command again to resume');
+      return new OutputError('the disk is full: the encoder could not write the output', 'free some space');
     }
     const code = this.child.exitCode;
     return new ExternalProcessError(`the encoder (ffmpeg) ${code !== null ? `quit with code ${code}` : 'failed'} ${what}${tail ? `: ${tail.split('\n').at(-1)}` : ''}`,

@@ -10,7 +10,7 @@ export async function runMux(ffmpeg: Binary, args: string[]): Promise<void> {
   } catch (err) {
     const stderr = String((err as { stderr?: string }).stderr ?? '').trim();
     if (/No space left on device/i.test(stderr)) {
-      throw new OutputError('the disk is full: the final file could not be written', 'free some space and run the same command again to resume');
+      throw new OutputError('the disk is full: the final file could not be written', 'free some space, then run the same command again');
     }
     throw new ExternalProcessError(`joining the segments failed: ${stderr.split('\n').at(-1) ?? 'ffmpeg failed'}`, `${ffmpeg.path} ${args.join(' ')}`, stderr);
   }
