@@ -37,13 +37,13 @@ export interface UpscaleCliOptions {
 
 /**
  * Plain progress for logs and pipes: no cursor control, and a modest rate: a line once `everyMs`
- * has passed and the job has moved on by 5% (or, with no frame count, every `everyMs`), and at
- * least every 30 s, so long jobs do not flood a log. The ETA uses the dashboard's smoothed rate.
+ * has passed and the job has passed another 5% mark (or, with no frame count, every `everyMs`),
+ * and at least every 30 s, so long jobs do not flood a log. The ETA uses the dashboard's smoothed rate.
  */
 export function plainReporter(stream: NodeJS.WritableStream, everyMs = 2000, now = () => performance.now()): (e: PipelineEvent) => void {
   let state = initialDashboardState();
-  let lastAt = -Infinity;
-  let lastFraction = 0;
+  let lastAt = 0;
+  let lastStep = 0;
   return (e) => {
     state = reduceDashboard(state, e, now());
     switch (e.type) {
@@ -55,11 +55,12 @@ export function plainReporter(stream: NodeJS.WritableStream, everyMs = 2000, now
         break;
       case 'progress': {
         const since = e.elapsedMs - lastAt;
-        const fraction = e.totalFrames ? e.frames / e.totalFrames : undefined;
-        const due = since >= everyMs && (fraction === undefined || fraction - lastFraction >= 0.05 || since >= 30_000);
+        // Which 5% mark the job has passed (integers: no rounding drift between lines).
+        const step = e.totalFrames ? Math.floor((e.frames * 20) / e.totalFrames) : undefined;
+        const due = since >= everyMs && (step === undefined || step > lastStep || since >= 30_000);
         if (!due || e.frames === 0) return;
         lastAt = e.elapsedMs;
-        lastFraction = fraction ?? 0;
+        lastStep = step ?? 0;
         const v = dashboardView(state, now());
         const total = e.totalFrames ? `/${e.totalFrames} (${((100 * e.frames) / e.totalFrames).toFixed(1)}%)` : '';
         const eta = v.etaMs !== undefined ? `, eta ${formatDuration(v.etaMs)}` : '';

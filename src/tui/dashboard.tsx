@@ -21,7 +21,7 @@ export function Dashboard({ view, width, keys }: DashboardProps) {
   return (
     <Box flexDirection="column" width={width}>
       <Header start={view.start} width={width} />
-      <Warnings warnings={view.warnings} hidden={view.hiddenWarnings} />
+      <Warnings warnings={view.warnings} hidden={view.hiddenWarnings} width={width} />
       {view.done ? (
         <Summary done={view.done} />
       ) : (

@@ -1,7 +1,7 @@
 /** The job's identity (what, where, how) and the warnings, shown in place above the live part. */
 import { Box, Text } from 'ink';
 import type { StartEvent } from '../events.js';
-import { truncate, truncateStart } from './text-bars.js';
+import { truncate, truncateStart, wrapWords } from './text-bars.js';
 
 export function Header({ start, width }: { start?: StartEvent; width: number }) {
   if (!start) return <Text wrap="truncate-end">esrvid: starting…</Text>;
@@ -24,15 +24,15 @@ export function Header({ start, width }: { start?: StartEvent; width: number }) 
   );
 }
 
-export function Warnings({ warnings, hidden }: { warnings: string[]; hidden: number }) {
+export function Warnings({ warnings, hidden, width }: { warnings: string[]; hidden: number; width: number }) {
   if (warnings.length === 0) return null;
   return (
     <Box flexDirection="column">
       {hidden > 0 && <Text color="yellow" wrap="truncate-end">! {hidden} earlier warning{hidden > 1 ? 's' : ''}</Text>}
-      {warnings.map((w) => (
-        // Wrapped, not cut: a warning is worth its full text.
-        <Text key={w} color="yellow" wrap="wrap">! {w}</Text>
-      ))}
+      {/* Wrapped with a hanging indent, not cut: a warning is worth its full text. */}
+      {warnings.flatMap((w) => wrapWords(w, Math.max(10, width - 2)).map((line, i) => (
+        <Text key={`${w}\n${i}`} color="yellow">{i === 0 ? '! ' : '  '}{line}</Text>
+      )))}
     </Box>
   );
 }

@@ -47,7 +47,7 @@ export function mountDashboard(o: DashboardOptions): DashboardHandle {
   // Ink lays out to the terminal's width; columns is 0 or undefined only off a terminal.
   const element = () => <DashboardApp view={dashboardView(state, now())} width={o.stdout.columns || 80} onStop={o.onStop} />;
   const ink = render(element(), {
-    stdout: o.stdout, stdin: o.stdin, exitOnCtrlC: false, maxFps: Math.max(1, Math.round(1000 / redrawMs)),
+    stdout: o.stdout, stdin: o.stdin, exitOnCtrlC: false, patchConsole: false, maxFps: Math.max(1, Math.round(1000 / redrawMs)),
   });
   const exited = ink.waitUntilExit();
   const redraw = () => ink.rerender(element());

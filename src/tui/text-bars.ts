@@ -74,3 +74,26 @@ export function truncateStart(s: string, width: number): string {
   if (width <= 0) return '';
   return s.length <= width ? s : `…${s.slice(s.length - width + 1)}`;
 }
+
+/** Word-wraps to `width` (words longer than a line are cut), with no space left at a line's start. */
+export function wrapWords(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    for (let w = word; w.length > 0; ) {
+      const room = line ? width - line.length - 1 : width;
+      if (w.length <= room) {
+        line = line ? `${line} ${w}` : w;
+        w = '';
+      } else if (line) {
+        out.push(line);
+        line = '';
+      } else {
+        out.push(w.slice(0, width));
+        w = w.slice(width);
+      }
+    }
+  }
+  if (line) out.push(line);
+  return out;
+}
