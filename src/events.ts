@@ -44,6 +44,7 @@ export interface DoneEvent {
   elapsedMs: number;
   output: string;
   bytes: number;
+  /** Frames the source lists that could not be decoded (damaged input); 0 for a clean file. */
   damagedFrames: number;
   /** Peak resident memory of the esrvid process (inference worker included), bytes. */
   peakRssBytes: number;

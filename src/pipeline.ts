@@ -417,8 +417,18 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
       if (range.seekSeconds !== undefined) throw new InputError(`no frame of ${o.input} lies in the requested range`, 'check --start/--end/--frames against the video\'s length');
       throw new InputError(`no frame could be decoded from ${o.input}`, 'check that the video plays');
     }
+    // Damaged input: count the frames that could not be decoded at all (the container lists
+    // them, the decoder gave nothing). The others keep their own timestamps, so nothing drifts.
+    let missingFrames = 0;
     if (decoder.damageMessages > 0) {
-      emit({ type: 'warning', message: `the decoder reported ${decoder.damageMessages} damaged-data message(s); ${framesOut - resumedFrames} frames were decoded and kept with their timestamps` });
+      const listed = (await rangeFrameTimes(o, info, tools.ffprobe, range)).length;
+      missingFrames = Math.max(0, listed - framesOut);
+      emit({
+        type: 'warning',
+        message: missingFrames > 0
+          ? `damaged input: ${missingFrames} of ${listed} frames could not be decoded and are missing; every other frame keeps its timestamp, so sound stays in sync`
+          : `damaged input: the decoder reported errors in ${decoder.damageMessages} place(s); all ${framesOut} frames were decoded, some may show artefacts`,
+      });
     }
     if (reordered > 0) {
       emit({ type: 'warning', message: `${reordered} frame(s) of the damaged input had out-of-order timestamps: each was kept, one tick after the frame before it` });
@@ -454,7 +464,7 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     const bytes = (await stat(outAbs)).size;
     progress(true);
     const elapsedMs = performance.now() - started;
-    emit({ type: 'done', frames: framesOut, elapsedMs, output: o.output, bytes, damagedFrames: decoder.damageMessages, peakRssBytes: process.resourceUsage().maxRSS * 1024, stageMs: { ...stage } });
+    emit({ type: 'done', frames: framesOut, elapsedMs, output: o.output, bytes, damagedFrames: missingFrames, peakRssBytes: process.resourceUsage().maxRSS * 1024, stageMs: { ...stage } });
     return { output: o.output, frames: framesOut, elapsedMs, bytes, model: model.name, info };
   } catch (caught) {
     internal.abort();
