@@ -231,6 +231,9 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     emit({ type: 'warning', message: `frames of ${inW}x${inH} need about ${(inW * inH * bytesPerPixel / 2 ** 30).toFixed(1)} GiB with ${model.name}: upscaling in ${tilePlan.tiles.length} tiles of ${tile} px (--tile to choose)` });
   }
   if (colour.assumed && !/^(rgb|bgr|gbr|argb|abgr|rgba|bgra)/.test(v.pixFmt)) emit({ type: 'warning', message: `the source declares no colour matrix: assuming ${colour.tags.colorspace} (as players do for ${v.height >= 720 ? 'HD' : 'SD'})` });
+  if (v.bitDepth > 8) {
+    emit({ type: 'warning', message: `the source is ${v.bitDepth}-bit: the network works on 8-bit RGB, so the upscaled picture has 8-bit precision (written as ${pixFmt})` });
+  }
   if (v.variableFrameRate) {
     emit({ type: 'warning', message: 'variable frame rate detected: every frame keeps its source timestamp' });
   }

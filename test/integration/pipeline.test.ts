@@ -149,6 +149,20 @@ describe('esrvid in out: nothing of the source lost', () => {
   });
 });
 
+describe('10-bit sources', () => {
+  it('get 10-bit output by default and a warning about the network\'s 8-bit precision', async () => {
+    const src = join(dir, 'ten-bit.mkv');
+    await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=48x32:rate=24', '-t', '0.25', '-c:v', 'libx264', '-pix_fmt', 'yuv420p10le', src]);
+    const out = join(dir, 'ten-bit-x4.mkv');
+    const r = await runCli([src, out, '--model', MODEL, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/the source is 10-bit: the network works on 8-bit RGB/);
+    const v = (await ffprobeJson(out, ['-show_streams'])).streams[0];
+    expect(v.pix_fmt).toBe('yuv420p10le');
+    expect([v.width, v.height]).toEqual([192, 128]);
+  });
+});
+
 describe('frame ranges', () => {
   it('--start/--end takes exactly the frames shown in [start, end), audio trimmed to them and in sync', async () => {
     const src = join(dir, 'vfr.mkv');
