@@ -3,7 +3,7 @@
  * redrawn on a fixed clock (and on resize), so a burst of events never costs more than one redraw
  * and elapsed time and ETA keep moving while a slow batch runs.
  */
-import { render, useStdin } from 'ink';
+import { render, useStdin, type Instance } from 'ink';
 import type { PipelineEvent } from '../events.js';
 import { Dashboard } from './dashboard.js';
 import { dashboardView, initialDashboardState, markStopping, reduceDashboard, type DashboardView } from './dashboard-model.js';
@@ -46,27 +46,33 @@ export function mountDashboard(o: DashboardOptions): DashboardHandle {
   let state = initialDashboardState();
   // Ink lays out to the terminal's width; columns is 0 or undefined only off a terminal.
   const element = () => <DashboardApp view={dashboardView(state, now())} width={o.stdout.columns || 80} onStop={o.onStop} />;
-  const ink = render(element(), {
-    stdout: o.stdout, stdin: o.stdin, exitOnCtrlC: false, patchConsole: false, maxFps: Math.max(1, Math.round(1000 / redrawMs)),
-  });
-  const exited = ink.waitUntilExit();
-  const redraw = () => ink.rerender(element());
-  const timer = setInterval(redraw, redrawMs);
-  timer.unref();
-  o.stdout.on('resize', redraw);
+  let ink: Instance | undefined;
+  let exited: Promise<unknown> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  // Drawn from the first event on, so the first frame already shows the job.
+  const redraw = () => {
+    if (ink) return ink.rerender(element());
+    ink = render(element(), {
+      stdout: o.stdout, stdin: o.stdin, exitOnCtrlC: false, patchConsole: false, maxFps: Math.max(1, Math.round(1000 / redrawMs)),
+    });
+    exited = ink.waitUntilExit();
+    timer = setInterval(redraw, redrawMs);
+    timer.unref();
+    o.stdout.on('resize', redraw);
+  };
   let closed = false;
   return {
     onEvent(e) {
       state = reduceDashboard(state, e, now());
       // Progress waits for the clock; a start, a warning or the end is shown at once.
-      if (e.type !== 'progress') redraw();
+      if (e.type !== 'progress' || !ink) redraw();
     },
     stopping() {
       state = markStopping(state);
       redraw();
     },
     async close() {
-      if (closed) return;
+      if (closed || !ink) return;
       closed = true;
       clearInterval(timer);
       o.stdout.off('resize', redraw);

@@ -7,10 +7,10 @@ import { formatRate, formatSeconds } from './text-bars.js';
 export function Summary({ done }: { done: NonNullable<DashboardView['done']> }) {
   return (
     <Box flexDirection="column">
-      <Text wrap="truncate-end">
+      <Text wrap="wrap">
         <Text color="green" bold>done</Text>  {done.frames} frames in {formatSeconds(done.elapsedMs)} ({formatRate(done.fps)} fps average), {formatBytes(done.bytes)}
-        {done.damagedFrames > 0 ? `, ${done.damagedFrames} decoder damage message(s)` : ''}
       </Text>
+      {done.damagedFrames > 0 && <Text color="yellow" wrap="wrap">{done.damagedFrames} damaged frame(s) in the source could not be decoded</Text>}
       {/* The full path wraps rather than being cut: it is what the user needs to copy. */}
       <Text wrap="wrap"><Text dimColor>written to</Text> {done.path}</Text>
     </Box>

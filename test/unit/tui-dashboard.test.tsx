@@ -172,6 +172,18 @@ describe('the final summary', () => {
       written to /videos/chelsea-x#.mp#"
     `);
   });
+
+  it('says how many damaged frames could not be decoded, and wraps a long path rather than cutting it', () => {
+    const path = `/videos/${'nested-folder/'.repeat(8)}out.mp4`;
+    const { state, now } = midRun([{
+      type: 'done', frames: 478, elapsedMs: 9_500, output: path, bytes: 900, damagedFrames: 2,
+      peakRssBytes: 1, stageMs: { decode: 1, infer: 2, encode: 3 },
+    }]);
+    const screen = plain(show(state, now, 80).lastFrame());
+    expect(screen).toContain('done  478 frames in 9.5 s (50.3 fps average), 900 B\n2 damaged frame(s) in the source could not be decoded\n');
+    expect(screen.replace(/\n/g, '')).toContain(`written to ${path}`);
+    for (const l of screen.split('\n')) expect(l.length).toBeLessThanOrEqual(80);
+  });
 });
 
 describe('keys', () => {
