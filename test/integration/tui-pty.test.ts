@@ -93,14 +93,15 @@ beforeAll(async () => {
 });
 
 describe('on a terminal: the dashboard', () => {
-  it('shows the progress bar, fps and ETA; q stops cleanly with a one-line summary and no child left', { timeout: 180_000 }, async () => {
-    const out = join(dir, 'stopped.mp4');
+  // In raw mode Ctrl-C reaches the dashboard as a key (0x03), not as SIGINT: both must stop the same way.
+  it.each([['q', 'q'], ['Ctrl-C', '\x03']])('shows the progress bar, fps and ETA; %s stops cleanly with a one-line summary and no child left', { timeout: 180_000 }, async (name, key) => {
+    const out = join(dir, `stopped-${name}.mp4`);
     const run = onTerminal([LONG, out, '--model', MODEL]);
     const screen = await until('the dashboard with a rate and an ETA', () => {
       const s = run.screen();
       return /█+░+ [1-9]\d*\/960 frames +\d+\.\d%/.test(s) && /\d\.?\d* fps now/.test(s) && /ETA \d+:\d\d/.test(s) ? s : undefined;
     }, run.screen);
-    expect(screen).toMatch(/^esrvid +\S*long\.mp4 160x90 → \S*stopped\.mp4 640x360$/m);
+    expect(screen).toMatch(/^esrvid +\S*long\.mp4 160x90 → \S*stopped-\S+\.mp4 640x360$/m);
     expect(screen).toContain(`${MODEL} · cpu · fp32 · batch 1 · tile off`);
     expect(screen).toMatch(/^elapsed \d+:\d\d +ETA \d+:\d\d$/m);
     expect(screen).toMatch(/^output [\d.]+ fps now, [\d.]+ avg +[\d.]+ MP\/s now, [\d.]+ avg$/m);
@@ -114,7 +115,7 @@ describe('on a terminal: the dashboard', () => {
     const children = processesUsing(dir).filter((p) => p.argv[0]!.endsWith('ffmpeg'));
     expect(children.length).toBeGreaterThanOrEqual(1); // the decoder and the encoder of this job
 
-    run.child.stdin.write('q');
+    run.child.stdin.write(key);
     const code = await run.exited;
     const text = strip(run.raw());
     expect(code, text.slice(-2000)).toBe(130);
@@ -127,11 +128,11 @@ describe('on a terminal: the dashboard', () => {
     expect(run.raw().lastIndexOf('\x1b[?25h')).toBeGreaterThan(run.raw().lastIndexOf('\x1b[?25l'));
     // No output, no temporary file; a work folder only if the summary says segments were kept.
     const left = readdirSync(dir);
-    expect(left).not.toContain('stopped.mp4');
+    expect(left).not.toContain(`stopped-${name}.mp4`);
     expect(left.filter((f) => f.endsWith('.partial'))).toEqual([]);
-    expect(left.includes('.stopped.mp4.esrvid-work')).toBe(/kept in/.test(summary[0]!));
+    expect(left.includes(`.stopped-${name}.mp4.esrvid-work`)).toBe(/kept in/.test(summary[0]!));
     for (const c of children) expect(isAlive(c.pid), c.argv.join(' ')).toBe(false);
-    expect(processesUsing(join(dir, 'stopped.mp4')).filter((p) => isAlive(p.pid))).toEqual([]);
+    expect(processesUsing(out).filter((p) => isAlive(p.pid))).toEqual([]);
   });
 
   it('runs to the end and leaves the summary: frames, time, average fps, size, where the file is', { timeout: 120_000 }, async () => {
