@@ -30,12 +30,35 @@ function describeError(err: unknown): { message: string; exitCode: number } {
   return { message: `internal error: ${e?.message ?? String(err)}; please report it with the output of --debug`, exitCode: ExitCode.bug };
 }
 
+let errorEventWritten = false;
+
+/** With --json, a failure of the main command is also the last event on stdout (stderr keeps its line). */
+function writeErrorEvent(message: string, exitCode: number): void {
+  if (errorEventWritten) return;
+  errorEventWritten = true;
+  process.stdout.write(`${JSON.stringify({ type: 'error', message, exitCode })}\n`);
+}
+
+/**
+ * Whether --json was asked for on the main command, judged from the raw arguments: for failures
+ * before its action runs (an invalid option value), when there are no parsed options yet.
+ */
+function jsonOnMainCommand(argv: string[]): boolean {
+  const args = argv.slice(2);
+  const first = args.find((a) => !a.startsWith('-'));
+  return args.includes('--json') && first !== 'models' && first !== 'bench';
+}
+
 function fail(err: unknown): never {
   if (err instanceof CommanderError) {
-    // Commander already printed its one-line message.
+    // Commander already printed its one-line message (help and --version exit 0: no event).
+    if (err.exitCode !== 0 && jsonOnMainCommand(process.argv)) {
+      writeErrorEvent(err.message.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' '), ExitCode.usage);
+    }
     process.exit(err.exitCode === 0 ? 0 : ExitCode.usage);
   }
   const { message, exitCode } = describeError(err);
+  if (jsonOnMainCommand(process.argv)) writeErrorEvent(message, exitCode);
   process.stderr.write(`esrvid: ${message}\n`);
   if (debug) process.stderr.write(`${(err as Error)?.stack}\n`);
   process.exit(exitCode);
@@ -84,7 +107,10 @@ export function buildProgram(): Command {
         await runUpscale(input, output, o as never);
       } catch (err) {
         // With --json a consumer reading stdout learns of the failure too; stderr still gets its line.
-        if (o.json) process.stdout.write(`${JSON.stringify({ type: 'error', ...describeError(err) })}\n`);
+        if (o.json) {
+          const { message, exitCode } = describeError(err);
+          writeErrorEvent(message, exitCode);
+        }
         throw err;
       }
     });

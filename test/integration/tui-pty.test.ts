@@ -190,6 +190,20 @@ describe('without a terminal', () => {
     expect(r.stderr).toBe(`esrvid: ${events[0].message}\n`);
   });
 
+  it('--json: an invalid option is an error event too (exit 2); help and other commands are untouched', async () => {
+    for (const bad of [['--scale', '99'], ['--frobnicate']]) {
+      const r = await runCli([SAMPLE, join(dir, 'never.mp4'), '--json', ...bad]);
+      expect(r.code).toBe(2);
+      const events = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+      expect(events).toEqual([{ type: 'error', message: expect.any(String), exitCode: 2 }]);
+      expect(r.stderr).toContain(events[0].message.split(' ')[0]);
+    }
+    const help = await runCli(['--json', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--no-tui');
+    expect(help.stdout).not.toContain('"type":"error"');
+  });
+
   it('stdout not a terminal: plain progress on stderr, nothing on stdout, no escape codes', { timeout: 120_000 }, async () => {
     const r = await runCli([SHORT, join(dir, 'plain-pipe.mp4'), '--model', MODEL], { env: terminalEnv() });
     expect(r.code, r.stderr).toBe(0);
