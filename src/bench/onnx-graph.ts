@@ -1,0 +1,77 @@
+/**
+ * Read-only access to an esrvid ONNX file for the benchmark: nodes in graph order, initializers
+ * as float arrays, and attributes by name. Only onnx-proto is needed, not ONNX Runtime.
+ */
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+export type ModelProto = onnxProto.onnx.ModelProto;
+export type NodeProto = onnxProto.onnx.INodeProto;
+
+export interface Initializer {
+  dims: number[];
+  dataType: number;
+  /** Float values (float32 tensors only; undefined for other types). */
+  floats?: Float32Array;
+  ints?: number[];
+}
+
+export interface OnnxGraph {
+  proto: ModelProto;
+  nodes: NodeProto[];
+  inits: Map<string, Initializer>;
+  inputName: string;
+}
+
+export function decodeModel(bytes: Uint8Array): OnnxGraph {
+  const proto = onnx.ModelProto.decode(bytes);
+  const graph = proto.graph;
+  if (!graph) throw new Error('the ONNX file has no graph');
+  const inits = new Map<string, Initializer>();
+  for (const t of graph.initializer ?? []) inits.set(t.name ?? '', readInitializer(t));
+  const initNames = new Set(inits.keys());
+  const input = (graph.input ?? []).find((i) => !initNames.has(i.name ?? ''));
+  return { proto, nodes: graph.node ?? [], inits, inputName: input?.name ?? 'frames' };
+}
+
+function readInitializer(t: onnxProto.onnx.ITensorProto): Initializer {
+  const dims = (t.dims ?? []).map(Number);
+  const dataType = t.dataType ?? 0;
+  const DT = onnx.TensorProto.DataType;
+  if (dataType === DT.FLOAT) {
+    let floats: Float32Array;
+    if (t.rawData && t.rawData.length > 0) {
+      // rawData may sit at any offset in the decoded buffer; copy to get an aligned array.
+      floats = new Float32Array(t.rawData.byteLength / 4);
+      new Uint8Array(floats.buffer).set(t.rawData);
+    } else floats = Float32Array.from(t.floatData ?? []);
+    return { dims, dataType, floats };
+  }
+  if (dataType === DT.INT64) {
+    if (t.rawData && t.rawData.length > 0) {
+      const copy = new Uint8Array(t.rawData);
+      return { dims, dataType, ints: Array.from(new BigInt64Array(copy.buffer), Number) };
+    }
+    return { dims, dataType, ints: (t.int64Data ?? []).map(Number) };
+  }
+  return { dims, dataType };
+}
+
+export function attr(node: NodeProto, name: string): onnxProto.onnx.IAttributeProto | undefined {
+  return node.attribute?.find((a) => a.name === name);
+}
+
+export function intsAttr(node: NodeProto, name: string, fallback: number[]): number[] {
+  const a = attr(node, name);
+  return a?.ints && a.ints.length > 0 ? a.ints.map(Number) : fallback;
+}
+
+export function intAttr(node: NodeProto, name: string, fallback: number): number {
+  const a = attr(node, name);
+  return a?.i !== undefined && a.i !== null ? Number(a.i) : fallback;
+}
+
+export function floatAttr(node: NodeProto, name: string, fallback: number): number {
+  const a = attr(node, name);
+  return typeof a?.f === 'number' ? a.f : fallback;
+}
