@@ -8,6 +8,7 @@ import { EsrvidError, ExitCode } from './errors.js';
 import { listModels, modelPath, pullModels } from './commands/models.js';
 import { parseFrameRange, parseTimecode } from './commands/parse.js';
 import { runUpscale } from './commands/upscale.js';
+import { registerBench } from './commands/bench.js';
 import { UsageError } from './errors.js';
 
 /** Commander parser for numbers with a range, failing with one usage line. */
@@ -128,6 +129,8 @@ export function buildProgram(): Command {
     .action(async (name: string, o: { precision: 'fp32' | 'fp16' }) => {
       process.stdout.write(`${await modelPath(name, o.precision, !!program.opts().quiet)}\n`);
     });
+  // `esrvid bench` (src/commands/bench.ts): its suite is loaded only when it runs.
+  registerBench(program);
   return program;
 }
 

@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `esrvid bench`: the same Real-ESRGAN networks, rebuilt in torch from the
+weights esrvid converted (exported by src/bench/torch-weights.ts), timed on the same machine and
+threads so esrvid's ONNX Runtime stage can be compared with what PyTorch users get.
+
+It is a server: one JSON request per line on stdin, one JSON reply per line on stdout, so the
+Node side can alternate esrvid and PyTorch runs (ABAB) within one suite. Requests:
+
+  {"cmd": "load", "key": K, "header": "w.json", "data": "w.bin"}   -> {"ok": true, "params": N}
+  {"cmd": "infer", "key": K, "input": "in.u8", "batch": 1, "height": H, "width": W, "output": "out.f32"}
+        runs the float network (input uint8 NHWC, output float32 NCHW in 0..1 before rounding)
+        and writes the output, for the parity check against ONNX Runtime
+  {"cmd": "time", "key": K, "input": "in.u8", "batch": B, "height": H, "width": W}  -> {"ok": true, "ms": T}
+        one timed frame-to-frame run on the same frames esrvid gets: uint8 NHWC in, uint8 NHWC
+        out, as esrvid's model does
+  {"cmd": "release", "key": K}, {"cmd": "info"}, {"cmd": "quit"}
+
+Needs only torch and numpy (Debian: python3-torch python3-numpy). Not used by esrvid itself.
+"""
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class SRVGGNetCompact(nn.Module):
+    """Real-ESRGAN's compact network (realesr-general-x4v3, realesr-animevideov3), as in BasicSR."""
+
+    def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4):
+        super().__init__()
+        self.upscale = upscale
+        self.body = nn.ModuleList()
+        self.body.append(nn.Conv2d(num_in_ch, num_feat, 3, 1, 1))
+        self.body.append(nn.PReLU(num_parameters=num_feat))
+        for _ in range(num_conv):
+            self.body.append(nn.Conv2d(num_feat, num_feat, 3, 1, 1))
+            self.body.append(nn.PReLU(num_parameters=num_feat))
+        self.body.append(nn.Conv2d(num_feat, num_out_ch * upscale * upscale, 3, 1, 1))
+        self.upsampler = nn.PixelShuffle(upscale)
+
+    def forward(self, x):
+        out = x
+        for m in self.body:
+            out = m(out)
+        out = self.upsampler(out)
+        return out + F.interpolate(x, scale_factor=self.upscale, mode='nearest')
+
+
+class ResidualDenseBlock(nn.Module):
+    def __init__(self, num_feat, num_grow_ch, slope):
+        super().__init__()
+        self.conv1 = nn.Conv2d(num_feat, num_grow_ch, 3, 1, 1)
+        self.conv2 = nn.Conv2d(num_feat + num_grow_ch, num_grow_ch, 3, 1, 1)
+        self.conv3 = nn.Conv2d(num_feat + 2 * num_grow_ch, num_grow_ch, 3, 1, 1)
+        self.conv4 = nn.Conv2d(num_feat + 3 * num_grow_ch, num_grow_ch, 3, 1, 1)
+        self.conv5 = nn.Conv2d(num_feat + 4 * num_grow_ch, num_feat, 3, 1, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=slope, inplace=True)
+
+    def forward(self, x):
+        x1 = self.lrelu(self.conv1(x))
+        x2 = self.lrelu(self.conv2(torch.cat((x, x1), 1)))
+        x3 = self.lrelu(self.conv3(torch.cat((x, x1, x2), 1)))
+        x4 = self.lrelu(self.conv4(torch.cat((x, x1, x2, x3), 1)))
+        x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
+        return x5 * 0.2 + x
+
+
+class RRDB(nn.Module):
+    def __init__(self, num_feat, num_grow_ch, slope):
+        super().__init__()
+        self.rdb1 = ResidualDenseBlock(num_feat, num_grow_ch, slope)
+        self.rdb2 = ResidualDenseBlock(num_feat, num_grow_ch, slope)
+        self.rdb3 = ResidualDenseBlock(num_feat, num_grow_ch, slope)
+
+    def forward(self, x):
+        out = self.rdb3(self.rdb2(self.rdb1(x)))
+        return out * 0.2 + x
+
+
+class RRDBNet(nn.Module):
+    """ESRGAN's network (realesrgan-x4plus), as in BasicSR, for scale 4."""
+
+    def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32, scale=4, leaky_slope=0.2):
+        super().__init__()
+        if scale != 4:
+            raise ValueError(f'only x4 RRDBNet is supported here, got x{scale}')
+        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.body = nn.Sequential(*[RRDB(num_feat, num_grow_ch, leaky_slope) for _ in range(num_block)])
+        self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv_up1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv_up2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=leaky_slope, inplace=True)
+
+    def forward(self, x):
+        feat = self.conv_first(x)
+        feat = feat + self.conv_body(self.body(feat))
+        feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode='nearest')))
+        feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode='nearest')))
+        return self.conv_last(self.lrelu(self.conv_hr(feat)))
+
+
+def build(header_path, data_path):
+    with open(header_path) as f:
+        header = json.load(f)
+    if header.get('format') != 'esrvid-bench-weights/1':
+        raise ValueError(f'{header_path}: unknown format {header.get("format")}')
+    arch = dict(header['architecture'])
+    kind = arch.pop('type')
+    if kind == 'SRVGGNetCompact':
+        model = SRVGGNetCompact(**arch)
+    elif kind == 'RRDBNet':
+        model = RRDBNet(**arch)
+    else:
+        raise ValueError(f'unknown architecture {kind}')
+    data = np.fromfile(data_path, dtype=np.float32)
+    tensors = iter(header['tensors'])
+
+    def take(shape):
+        t = next(tensors)
+        size = int(np.prod(t['shape']))
+        if size != int(np.prod(shape)):
+            raise ValueError(f'{t["name"]}: shape {t["shape"]} does not fit the module\'s {list(shape)}')
+        return torch.from_numpy(data[t['offset']:t['offset'] + size].copy()).reshape(shape)
+
+    # Graph order is module registration order for both networks (the parity check proves it).
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.copy_(take(m.weight.shape))
+                m.bias.copy_(take(m.bias.shape))
+            elif isinstance(m, nn.PReLU):
+                m.weight.copy_(take(m.weight.shape))
+    leftover = next(tensors, None)
+    if leftover is not None:
+        raise ValueError(f'weights left over, starting with {leftover["name"]}')
+    model.eval()
+    return model.to(memory_format=torch.channels_last), sum(p.numel() for p in model.parameters())
+
+
+def frames_to_float(frames):
+    """uint8 NHWC -> float NCHW in 0..1, channels_last (the layout oneDNN convolves fastest)."""
+    return frames.permute(0, 3, 1, 2).float().div_(255.0).contiguous(memory_format=torch.channels_last)
+
+
+def float_to_frames(out):
+    return out.mul(255.0).clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--threads', type=int, required=True)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    models = {}
+    inputs = {}
+    reply = lambda obj: (sys.stdout.write(json.dumps(obj) + '\n'), sys.stdout.flush())
+    reply({'ok': True, 'ready': True, 'torch': torch.__version__, 'numpy': np.__version__,
+           'threads': torch.get_num_threads(), 'mkldnn': torch.backends.mkldnn.is_available()})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        try:
+            cmd = req['cmd']
+            if cmd == 'quit':
+                reply({'ok': True})
+                return
+            if cmd == 'info':
+                reply({'ok': True, 'config': torch.__config__.show(), 'parallel': torch.__config__.parallel_info()})
+            elif cmd == 'load':
+                model, params = build(req['header'], req['data'])
+                models[req['key']] = model
+                reply({'ok': True, 'params': params})
+            elif cmd == 'release':
+                models.pop(req['key'], None)
+                inputs.clear()
+                reply({'ok': True})
+            elif cmd == 'infer':
+                n, h, w = req['batch'], req['height'], req['width']
+                frames = torch.from_numpy(np.fromfile(req['input'], dtype=np.uint8).reshape(n, h, w, 3))
+                with torch.inference_mode():
+                    out = models[req['key']](frames_to_float(frames))
+                out.contiguous().numpy().astype(np.float32).tofile(req['output'])
+                reply({'ok': True, 'shape': list(out.shape)})
+            elif cmd == 'time':
+                n, h, w = req['batch'], req['height'], req['width']
+                key = (req['input'], n, h, w)
+                if key not in inputs:
+                    inputs.clear()
+                    inputs[key] = torch.from_numpy(np.fromfile(req['input'], dtype=np.uint8).reshape(n, h, w, 3))
+                model = models[req['key']]
+                with torch.inference_mode():
+                    started = time.perf_counter()
+                    frames = float_to_frames(model(frames_to_float(inputs[key])))
+                    ms = (time.perf_counter() - started) * 1000
+                reply({'ok': True, 'ms': ms, 'shape': list(frames.shape)})
+            else:
+                reply({'ok': False, 'error': f'unknown command {cmd}'})
+        except Exception as e:  # reported to the Node side, which decides
+            reply({'ok': False, 'error': f'{type(e).__name__}: {e}'})
+
+
+if __name__ == '__main__':
+    main()

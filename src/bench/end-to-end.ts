@@ -1,0 +1,75 @@
+/**
+ * End-to-end speed: `esrvid <clip> <out> --json` run as its own process (decode, inference and
+ * encode all at once, as a user runs it), read back from its `done` event. The benchmark never
+ * imports the pipeline, so pure inference benchmarks need neither FFmpeg nor the UI.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+export const SAMPLE_CLIP = fileURLToPath(new URL('../../samples/chelsea.mp4', import.meta.url));
+
+export interface EndToEndRun {
+  frames: number;
+  /** The pipeline's own clock: from the job's start (probe, model load) to the finished file. */
+  elapsedMs: number;
+  /** The whole command, Node start-up included. */
+  wallMs: number;
+  peakRssBytes: number;
+  stageMs: { decode: number; infer: number; encode: number };
+  inputSize: [number, number];
+  outputSize: [number, number];
+}
+
+/** The fields of interest from a `--json` event stream (one JSON object per line). */
+export function readDoneEvent(lines: readonly string[]): Omit<EndToEndRun, 'wallMs'> {
+  let start: { inputSize?: [number, number]; outputSize?: [number, number] } | undefined;
+  for (const line of lines) {
+    let e: Record<string, unknown>;
+    try {
+      e = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      continue;
+    }
+    if (e.type === 'start') start = e as typeof start;
+    if (e.type === 'error') throw new Error(`esrvid failed: ${String(e.message)}`);
+    if (e.type === 'done') {
+      const stage = (e.stageMs ?? {}) as Partial<EndToEndRun['stageMs']>;
+      return {
+        frames: Number(e.frames),
+        elapsedMs: Number(e.elapsedMs),
+        peakRssBytes: Number(e.peakRssBytes),
+        stageMs: { decode: stage.decode ?? Number.NaN, infer: stage.infer ?? Number.NaN, encode: stage.encode ?? Number.NaN },
+        inputSize: start?.inputSize ?? [0, 0],
+        outputSize: start?.outputSize ?? [0, 0],
+      };
+    }
+  }
+  throw new Error('esrvid --json ended without a done event');
+}
+
+export async function runEndToEnd(clip: string, model: string, threads: number): Promise<EndToEndRun> {
+  const dir = await mkdtemp(join(tmpdir(), 'esrvid-bench-'));
+  try {
+    const args = [CLI, clip, join(dir, 'out.mp4'), '--json', '-y', '--no-tui', '--model', model, '--threads', String(threads)];
+    const started = performance.now();
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+    createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', resolve);
+    });
+    const wallMs = performance.now() - started;
+    if (code !== 0) throw new Error(`esrvid exited with ${code}: ${stderr.trim().split('\n').pop() ?? ''}`);
+    return { ...readDoneEvent(lines), wallMs };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,166 @@
+/** The benchmark's output: a terminal table, and BENCHMARKS.md (machine, date, versions, method). */
+import { formatBytes, renderTable } from '../commands/format.js';
+import { median } from './stats.js';
+import { PARITY_TOLERANCE, type CaseResult, type SuiteResult } from './suite.js';
+
+const f2 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(2));
+const f0 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(0));
+const pct = (x: number | undefined, peak: number | undefined) => (x === undefined || !peak ? '-' : `${((100 * x) / peak).toFixed(0)}%`);
+const ratio = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : `${x.toFixed(2)}x`);
+
+export const TABLE_HEADER = ['model', 'size', 'batch', 'esrvid fps', 'PyTorch fps', 'esrvid/PyTorch', 'esrvid GFLOP/s', '% peak', 'PyTorch GFLOP/s', '% peak'];
+
+export function caseRows(cases: readonly CaseResult[], peak: number | undefined): string[][] {
+  return cases.map((c) => [
+    c.model, `${c.width}x${c.height}`, String(c.batch), f2(c.esrvidFps), f2(c.torchFps), ratio(c.ratio),
+    f0(c.esrvidGflops), pct(c.esrvidGflops, peak), f0(c.torchGflops), pct(c.torchGflops, peak),
+  ]);
+}
+
+/** Per model and size, the batch at which esrvid is fastest. */
+export function bestBatches(cases: readonly CaseResult[]): CaseResult[] {
+  const best = new Map<string, CaseResult>();
+  for (const c of cases) {
+    const key = `${c.model} ${c.width}x${c.height}`;
+    const b = best.get(key);
+    if (!b || c.esrvidFps > b.esrvidFps) best.set(key, c);
+  }
+  return [...best.values()];
+}
+
+/** The table and summary lines printed at the end of a run. */
+export function renderSummary(r: SuiteResult): string {
+  const peak = r.peak?.gflops;
+  let out = renderTable(TABLE_HEADER, caseRows(r.cases, peak));
+  const best = bestBatches(r.cases).filter((c) => r.cases.some((k) => k.model === c.model && k.width === c.width && k.batch !== c.batch));
+  if (best.length > 0) {
+    out += `\nbest batch: ${best.map((c) => `${c.model} ${c.width}x${c.height}: ${c.batch}`).join('; ')}\n`;
+  }
+  if (peak) out += `FMA peak: ${peak.toFixed(0)} GFLOP/s (${r.options.threads} threads, FP32)\n`;
+  const e = r.endToEnd;
+  if (e) {
+    out += `end to end (${e.model}, ${e.runs[0]?.frames ?? '?'} frames of ${e.runs[0]?.inputSize.join('x') ?? '?'}): ${f2(e.endToEndFps)} fps vs inference alone ${f2(e.inferOnlyFps)} fps: `
+      + `pipeline efficiency ${(100 * e.efficiency).toFixed(0)}%, inference busy ${(100 * e.inferBusyShare).toFixed(0)}% of the time, peak RSS ${formatBytes(e.peakRssBytes)}\n`;
+  }
+  for (const n of r.notes) out += `note: ${n}\n`;
+  if (r.loadAverages.length > 0) out += `load average during the suite: median ${median(r.loadAverages).toFixed(1)}, max ${Math.max(...r.loadAverages).toFixed(1)} (the suite itself adds about ${r.options.threads})\n`;
+  out += `suite took ${(r.durationMs / 1000).toFixed(0)} s\n`;
+  return out;
+}
+
+/** A Markdown table (GitHub style). */
+export function markdownTable(header: string[], rows: string[][], align?: ('l' | 'r')[]): string {
+  const rule = header.map((_, i) => ((align?.[i] ?? 'l') === 'r' ? '---:' : '---'));
+  return [header, rule, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n') + '\n';
+}
+
+export function renderMarkdown(r: SuiteResult): string {
+  const peak = r.peak?.gflops;
+  const m = r.machine;
+  const lines: string[] = [];
+  const push = (...s: string[]) => lines.push(...s);
+  push('# Benchmarks', '');
+  push(`Written by \`npm run bench\` (scripts/bench.sh, which runs \`esrvid bench --write BENCHMARKS.md\`) on ${r.startedAt.slice(0, 10)}. `
+    + 'Re-run it to refresh this file; numbers from another machine or day are not comparable with these.', '');
+  push('## Machine and software', '');
+  push(markdownTable(['', ''], [
+    ['CPU', `${m.cpu}, ${m.cpuId}, ${m.logicalCpus} logical CPUs${m.avx512 ? ', AVX-512' : ''}`],
+    ['memory', formatBytes(m.memoryBytes)],
+    ['kernel', m.kernel],
+    ['date', r.startedAt],
+    ['esrvid', r.versions.esrvid],
+    ['Node.js', r.versions.node],
+    ['onnxruntime-node', r.versions.onnxruntime],
+    ['PyTorch (reference)', r.versions.torch ? `${r.versions.torch.torch}, numpy ${r.versions.torch.numpy}, oneDNN ${r.versions.torch.mkldnn ? 'on' : 'off'}` : 'not run'],
+    ['threads', `${r.options.threads} (ONNX Runtime intra-op; PyTorch set_num_threads)`],
+    ['precision', r.options.precision],
+    ['FMA peak', peak ? `${peak.toFixed(0)} GFLOP/s FP32 (${peakHow(r)})` : 'not measured'],
+  ]));
+  push('## Inference: esrvid (ONNX Runtime) vs PyTorch', '');
+  push('Frames per second of one inference call on `batch` frames (uint8 RGB frames in, uint8 frames out, as the pipeline does), '
+    + `median of ${r.options.runs} runs after ${r.options.warmup} warm-up (fast cases: more runs, up to ${3 * r.options.runs}, until ${r.options.minCaseMs / 1000} s of measured time); `
+    + 'esrvid/PyTorch is the median of the per-pair ratios (esrvid and PyTorch runs alternate on the same frames). GFLOP/s counts the convolutions only (2 per multiply-accumulate), '
+    + 'from the ONNX graph; % peak is of the FMA peak above.', '');
+  push(markdownTable([...TABLE_HEADER.slice(0, 5), 'esrvid best', 'PyTorch best', ...TABLE_HEADER.slice(5)],
+    caseRows(r.cases, peak).map((row, i) => [...row.slice(0, 5), f2(r.cases[i]!.esrvidBestFps), f2(r.cases[i]!.torchBestFps), ...row.slice(5)]),
+    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+  const best = bestBatches(r.cases);
+  if (best.some((b) => b.batch !== 1)) {
+    push(`Best batch for esrvid: ${best.map((c) => `${c.model} ${c.width}x${c.height}: ${c.batch}`).join('; ')}.`, '');
+  } else push('Batch 1 was esrvid\'s fastest (or only measured) batch at every size.', '');
+  push('### Models', '');
+  push(markdownTable(['model', 'architecture (as rebuilt in PyTorch)', 'conv FLOPs per input pixel', 'parameters', 'PyTorch vs ONNX (32x24 frame)'],
+    r.models.map((mr) => [
+      mr.name,
+      mr.torchArchitecture ? describeArch(mr.torchArchitecture) : mr.architecture,
+      `${(mr.flops.convFlopsPerInputPixel / 1e6).toFixed(2)} M`,
+      `${(mr.flops.parameterCount / 1e6).toFixed(2)} M`,
+      mr.parity ? `max \\|diff\\| ${mr.parity.maxAbs.toExponential(1)}, ${(100 * mr.parity.sameByte).toFixed(3)}% same 8-bit${mr.parity.ok ? '' : ' (FAILED)'}` : '-',
+    ])));
+  const e = r.endToEnd;
+  if (e) {
+    const run = e.runs[0]!;
+    push('## End to end: the whole pipeline', '');
+    push(`\`esrvid ${relative(e.clip)} out.mp4 --json --model ${e.model} --threads ${r.options.threads}\` (${run.frames} frames of ${run.inputSize.join('x')} `
+      + `to ${run.outputSize.join('x')}, libx264) run ${e.runs.length === 1 ? 'once' : `${e.runs.length} times`}, each followed by inference alone on frames of the same size `
+      + '(batch 1, 8 frames); frames/s from the `done` event (`frames / elapsedMs`, so probing, model load and finishing the file are included).', '');
+    const med = (k: 'decode' | 'infer' | 'encode') => median(e.runs.map((x) => x.stageMs[k]));
+    push(markdownTable(['measure', 'value'], [
+      ['end-to-end frames/s (median)', f2(e.endToEndFps)],
+      ['inference-only frames/s, same frame size (median)', f2(e.inferOnlyFps)],
+      ['pipeline efficiency (median of per-pair ratios)', `${(100 * e.efficiency).toFixed(0)}%`],
+      ['inference frames/s inside the pipeline (frames / stageMs.infer)', f2(e.inPipelineInferFps)],
+      ['share of the elapsed time the inference stage was busy (stageMs.infer / elapsedMs)', `${(100 * e.inferBusyShare).toFixed(0)}%`],
+      ['whole command, Node start-up included (median)', `${(median(e.runs.map((x) => x.wallMs)) / 1000).toFixed(1)} s`],
+      ['pipeline elapsed (median)', `${(median(e.runs.map((x) => x.elapsedMs)) / 1000).toFixed(1)} s`],
+      ['stage time: decode wait / infer / encode (median, ms)', `${f0(med('decode'))} / ${f0(med('infer'))} / ${f0(med('encode'))}`],
+      ['peak RSS of the esrvid process', formatBytes(e.peakRssBytes)],
+    ], ['l', 'r']));
+  }
+  push('## Method', '');
+  push('- **Side by side.** The machine is shared and its speed changes by the minute, so nothing here compares numbers taken at different times: '
+    + 'for each case esrvid and PyTorch alternate run by run (ABBA: every other pair PyTorch goes first, so a drift in speed favours neither), with a '
+    + `${r.options.pauseMs} ms pause between runs so that neither runtime's spinning worker threads eat into the other's run, and ratios are medians of per-pair ratios.`);
+  push('- **esrvid** is its own inference stage: the `Upscaler` worker thread and ONNX Runtime session the pipeline uses, with the model esrvid converted '
+    + '(uint8 NHWC in and out, normalisation, clamping and rounding inside the graph). The time is the `session.run()` call.');
+  push('- **PyTorch** (scripts/bench-pytorch.py) rebuilds SRVGGNetCompact and RRDBNet as in BasicSR from the very weights of the ONNX file '
+    + '(exported by src/bench/torch-weights.ts), in eval mode under `torch.inference_mode()`, channels_last, with the same threads; the time covers the same work '
+    + '(uint8 NHWC to float, the network, back to uint8). Before timing, both runtimes upscale one frame and their float outputs are compared '
+    + `(must agree within ${PARITY_TOLERANCE}), so the two measure the same network.`);
+  push('- **Frames** are synthetic (gradients with texture), the same bytes for both runtimes; convolution speed does not depend on content.');
+  push('- **FMA peak** is measured in the same run by a small C kernel (src/bench/fma-peak.ts, built with the system C compiler and `-march=native`): '
+    + '16 independent FMA chains per thread at 512- and 256-bit vectors, best of several tries, at the start and end of the suite.');
+  push(`- **Noise.** "best" columns are the fastest single run; a large gap between median and best means other work was running${loadText(r)}. The suite took ${(r.durationMs / 60000).toFixed(1)} minutes.`);
+  if (r.notes.length > 0) {
+    push('', '## Notes', '');
+    for (const n of r.notes) push(`- ${n}`);
+  }
+  push('');
+  return lines.join('\n');
+}
+
+function loadText(r: SuiteResult): string {
+  if (r.loadAverages.length === 0) return '';
+  const s = [...r.loadAverages].sort((a, b) => a - b);
+  return ` (1-minute load average after each case: ${s[0]!.toFixed(1)} to ${s[s.length - 1]!.toFixed(1)}, median ${median(s).toFixed(1)}, `
+    + `of which about ${r.options.threads} is the suite itself)`;
+}
+
+function peakHow(r: SuiteResult): string {
+  const ms = r.peak?.measured ?? [];
+  if (ms.length === 0) return 'given with --peak-gflops';
+  const p = ms.reduce((a, b) => (b.gflops512 > a.gflops512 ? b : a));
+  return `measured: ${p.gflops512.toFixed(0)} at 512-bit, ${p.gflops256.toFixed(0)} at 256-bit vectors on ${p.threads} threads, `
+    + `${p.gflopsOneThread.toFixed(0)} on one thread; ${p.compiler}`;
+}
+
+function describeArch(a: NonNullable<SuiteResult['models'][number]['torchArchitecture']>): string {
+  return a.type === 'SRVGGNetCompact'
+    ? `SRVGGNetCompact, ${a.num_conv} body convs, ${a.num_feat} features, PReLU, x${a.upscale}`
+    : `RRDBNet, ${a.num_block} RRDB, ${a.num_feat} features, growth ${a.num_grow_ch}, x${a.scale}`;
+}
+
+function relative(path: string): string {
+  const cwd = process.cwd();
+  return path.startsWith(`${cwd}/`) ? path.slice(cwd.length + 1) : path;
+}

@@ -1,0 +1,388 @@
+/**
+ * `esrvid bench`: esrvid's inference stage against the PyTorch reference, side by side in one
+ * run. For every case (model, frame size, batch) the two runtimes alternate, esrvid then PyTorch,
+ * with a short pause between them so neither pays for the other's spinning threads; speeds are
+ * medians over the measured runs and the ratio is the median of the per-pair ratios. Then the
+ * whole CLI on a real clip against inference alone on frames of the same size, alternating too.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Precision } from '../models/onnx/graph-builder.js';
+import { runEndToEnd, type EndToEndRun } from './end-to-end.js';
+import { measureFmaPeak, type FmaPeak } from './fma-peak.js';
+import { countFlops, type FlopCount } from './flops.js';
+import { syntheticFrames } from './frames.js';
+import { describeMachine, type MachineInfo } from './machine.js';
+import { decodeModel, type OnnxGraph } from './onnx-graph.js';
+import { OrtStage } from './ort-stage.js';
+import { compareOutputs, withNetworkOutput, type ParityResult } from './parity.js';
+import { planCases, type BenchCase } from './plan.js';
+import { framesPerSecond, median, pairedRatio, relativeSpread } from './stats.js';
+import { exportTorchWeights, type Architecture } from './torch-weights.js';
+import { TorchReference, type TorchInfo } from './torch-reference.js';
+
+export interface BenchOptions {
+  models?: string[];
+  sizes?: [number, number][];
+  batches?: number[];
+  device: 'cpu';
+  precision: Precision;
+  /** Measured runs (pairs, with the reference) per case, after `warmup` unmeasured ones. */
+  runs: number;
+  warmup: number;
+  /**
+   * Fast cases get more runs, up to 3 x `runs`, until their measured runs add up to this many
+   * ms: a few noisy pairs then cannot decide the median.
+   */
+  minCaseMs: number;
+  threads: number;
+  reference: 'pytorch' | 'none';
+  python: string;
+  /** Idle time between alternating runs, ms. */
+  pauseMs: number;
+  endToEnd: boolean;
+  endToEndRuns: number;
+  endToEndModel: string;
+  clip: string;
+  /** Use this FMA peak (GFLOP/s) instead of measuring it. */
+  peakGflops?: number;
+  log: (line: string) => void;
+}
+
+/** Largest |difference| of the network outputs (0..1 range) accepted as "the same network". */
+export const PARITY_TOLERANCE = 1e-3;
+
+export interface ModelResult {
+  name: string;
+  path: string;
+  architecture: string;
+  torchArchitecture?: Architecture;
+  flops: FlopCount;
+  loadMs: number;
+  parity?: ParityResult & { width: number; height: number; ok: boolean };
+}
+
+export interface CaseResult extends BenchCase {
+  esrvidMs: number[];
+  torchMs?: number[];
+  esrvidFps: number;
+  esrvidBestFps: number;
+  torchFps?: number;
+  torchBestFps?: number;
+  /** Median over pairs of esrvid fps / PyTorch fps. */
+  ratio?: number;
+  esrvidGflops: number;
+  torchGflops?: number;
+  /** (max - min) / median of esrvid's run times: a noisy machine shows here. */
+  esrvidSpread: number;
+}
+
+export interface EndToEndResult {
+  clip: string;
+  model: string;
+  runs: EndToEndRun[];
+  /** Inference-only ms per frame (batch 1, same frame size), one block of frames per pair. */
+  inferOnlyMs: number[][];
+  endToEndFps: number;
+  inferOnlyFps: number;
+  /** Median over pairs of end-to-end fps / inference-only fps. */
+  efficiency: number;
+  /** Frames / (the pipeline's own inference time): inference inside the running pipeline. */
+  inPipelineInferFps: number;
+  /** The pipeline's inference time / its elapsed time: how busy the slowest stage kept. */
+  inferBusyShare: number;
+  peakRssBytes: number;
+}
+
+export interface SuiteResult {
+  startedAt: string;
+  /** 1-minute load average after each case: the suite itself adds about `threads`; more is other work. */
+  loadAverages: number[];
+  durationMs: number;
+  machine: MachineInfo;
+  versions: { esrvid: string; node: string; onnxruntime: string; torch?: TorchInfo; compiler?: string };
+  options: Omit<BenchOptions, 'log' | 'python'>;
+  peak?: { gflops: number; measured: FmaPeak[] };
+  models: ModelResult[];
+  cases: CaseResult[];
+  endToEnd?: EndToEndResult;
+  notes: string[];
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const notes: string[] = [];
+  const tmp = await mkdtemp(join(tmpdir(), 'esrvid-bench-'));
+  const { loadRegistry } = await import('../models/registry.js');
+  const registry = loadRegistry();
+  const architectureOf = (m: string) => registry.models.find((r) => r.name === m)?.architecture ?? '';
+  const cases = planCases({ models: o.models, sizes: o.sizes, batches: o.batches, architectureOf });
+  const result: SuiteResult = {
+    startedAt,
+    durationMs: 0,
+    machine: describeMachine(),
+    versions: { esrvid: await packageVersion(), node: process.version, onnxruntime: (await import('onnxruntime-node')).env.versions.common },
+    options: withoutRuntime(o),
+    loadAverages: [],
+    models: [],
+    cases: [],
+    notes,
+  };
+  const peaks: FmaPeak[] = [];
+  const measurePeak = async () => {
+    if (o.peakGflops !== undefined) return;
+    try {
+      const p = await measureFmaPeak(o.threads, { tries: 2 });
+      peaks.push(p);
+      o.log(`FMA peak: ${p.gflops512.toFixed(0)} GFLOP/s at 512 bits, ${p.gflops256.toFixed(0)} at 256 bits (${o.threads} threads); one thread ${p.gflopsOneThread.toFixed(0)}`);
+    } catch (err) {
+      if (peaks.length === 0) notes.push(`FMA peak not measured: ${(err as Error).message}; give --peak-gflops`);
+    }
+  };
+
+  let torch: TorchReference | undefined;
+  try {
+    await measurePeak();
+    if (o.reference === 'pytorch') {
+      if (o.precision !== 'fp32') notes.push('PyTorch reference skipped: it runs float32 only (PyTorch has no fast float16 convolution on CPU)');
+      else {
+        try {
+          torch = await TorchReference.start(o.python, o.threads);
+          result.versions.torch = torch.info;
+          o.log(`PyTorch ${torch.info.torch} (${o.python}), ${torch.info.threads} threads, oneDNN ${torch.info.mkldnn ? 'on' : 'off'}`);
+        } catch (err) {
+          notes.push(`PyTorch reference skipped: ${(err as Error).message.split('\n')[0]} (scripts/bench.sh installs Debian's python3-torch)`);
+        }
+      }
+    }
+
+    const { resolveModel } = await import('../models/resolve.js');
+    const { pullReporter } = await import('../commands/models.js');
+    const modelNames = [...new Set(cases.map((c) => c.model))];
+    for (const name of modelNames) {
+      const model = await resolveModel(name, { device: o.device, precision: o.precision, onPull: pullReporter(process.stderr) });
+      // FLOPs and the reference's weights always come from the float32 graph.
+      const fp32 = model.precision === 'fp32' ? model.path : (await resolveModel(name, { device: o.device, precision: 'fp32' })).path;
+      const graph = decodeModel(await readFile(fp32));
+      const flops = countFlops(graph);
+      const stage = await OrtStage.open(model.path, model.scale, o.threads);
+      const mr: ModelResult = { name, path: model.path, architecture: model.architecture, flops, loadMs: stage.loadMs };
+      result.models.push(mr);
+      o.log(`${name}: ${(flops.convFlopsPerInputPixel / 1e6).toFixed(2)} MFLOP per input pixel, ${flops.convCount} convolutions, ${(flops.parameterCount / 1e6).toFixed(2)} M parameters`);
+      let reference = torch;
+      if (torch) {
+        try {
+          const r = await loadReference(torch, name, graph, tmp, o.threads);
+          mr.torchArchitecture = r.architecture;
+          mr.parity = r.parity;
+          o.log(`  PyTorch ${r.architecture.type} matches: max |diff| ${r.parity.maxAbs.toExponential(1)}, ${(100 * r.parity.sameByte).toFixed(3)}% same 8-bit values`);
+          if (!r.parity.ok) {
+            notes.push(`${name}: PyTorch output differs from ONNX by ${r.parity.maxAbs.toExponential(2)} (> ${PARITY_TOLERANCE}); not compared`);
+            reference = undefined;
+          }
+        } catch (err) {
+          notes.push(`${name}: PyTorch reference failed: ${(err as Error).message.split('\n')[0]}`);
+          reference = undefined;
+        }
+      }
+      try {
+        for (const c of cases.filter((k) => k.model === name)) {
+          const r = await measureCase(c, stage, reference, flops, tmp, o);
+          result.cases.push(r);
+          result.loadAverages.push(loadavg()[0]!);
+          o.log(caseLine(r));
+        }
+      } finally {
+        await stage.close();
+        await reference?.release(name).catch(() => undefined);
+      }
+    }
+
+    if (o.endToEnd) result.endToEnd = await measureEndToEnd(o, notes);
+    await measurePeak();
+  } finally {
+    await torch?.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
+  if (o.peakGflops !== undefined) result.peak = { gflops: o.peakGflops, measured: [] };
+  else if (peaks.length > 0) result.peak = { gflops: bestPeak(peaks), measured: peaks };
+  result.durationMs = performance.now() - started;
+  return result;
+}
+
+/**
+ * The machine's peak from the measurements: the best all-thread figure, or threads x the best
+ * one-thread figure when that is higher (a neighbour busy on one core lowers the all-thread
+ * figure, not the one-thread one; on an idle machine the two agree).
+ */
+export function bestPeak(peaks: readonly FmaPeak[]): number {
+  return Math.max(...peaks.map((p) => Math.max(p.gflops512, p.gflops256, p.gflopsOneThread * p.threads)));
+}
+
+async function loadReference(torch: TorchReference, key: string, graph: OnnxGraph, tmp: string, threads: number) {
+  const { header, data } = exportTorchWeights(graph);
+  const hp = join(tmp, `${key}.json`);
+  const dp = join(tmp, `${key}.bin`);
+  await writeFile(hp, JSON.stringify(header));
+  await writeFile(dp, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  await torch.load(key, hp, dp);
+  await rm(dp);
+  // One small frame through both: ONNX Runtime with the float network output exposed.
+  const [width, height] = [32, 24];
+  const frame = syntheticFrames(1, width, height, 7);
+  const inPath = join(tmp, 'parity.u8');
+  const outPath = join(tmp, 'parity.f32');
+  await writeFile(inPath, frame);
+  await torch.infer(key, inPath, outPath, 1, width, height);
+  const theirs = new Float32Array(new Uint8Array(await readFile(outPath)).buffer);
+  const ort = await import('onnxruntime-node');
+  const variant = withNetworkOutput(graph);
+  const session = await ort.InferenceSession.create(variant.bytes, { intraOpNumThreads: threads });
+  let ours: Float32Array;
+  try {
+    const out = await session.run({ [graph.inputName]: new ort.Tensor('uint8', frame, [1, height, width, 3]) });
+    ours = out[variant.name]!.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+  const parity = compareOutputs(ours, theirs);
+  return { architecture: header.architecture, parity: { ...parity, width, height, ok: parity.maxAbs <= PARITY_TOLERANCE } };
+}
+
+async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference | undefined, flops: FlopCount, tmp: string, o: BenchOptions): Promise<CaseResult> {
+  const frames = syntheticFrames(c.batch, c.width, c.height);
+  const input = join(tmp, `frames-${c.batch}x${c.width}x${c.height}.u8`);
+  if (torch) await writeFile(input, frames);
+  const esrvidMs: number[] = [];
+  const torchMs: number[] = [];
+  const runEsrvid = () => stage.time(c.batch, c.width, c.height, frames);
+  const runTorch = async () => {
+    await sleep(o.pauseMs);
+    const ms = await torch!.time(c.model, input, c.batch, c.width, c.height);
+    await sleep(o.pauseMs);
+    return ms;
+  };
+  let measuredMs = 0;
+  const more = (i: number) => {
+    const pairs = i - o.warmup;
+    return pairs < o.runs || (measuredMs < o.minCaseMs && pairs < 3 * o.runs);
+  };
+  for (let i = 0; i < o.warmup || more(i); i++) {
+    const measured = i >= o.warmup;
+    if (!torch) {
+      const a = await runEsrvid();
+      if (measured) {
+        esrvidMs.push(a);
+        measuredMs += a;
+      }
+      continue;
+    }
+    // ABBA: every other pair runs PyTorch first, so a machine that speeds up or slows down
+    // during a case favours neither runtime.
+    let a: number;
+    let b: number;
+    if (i % 2 === 0) {
+      a = await runEsrvid();
+      b = await runTorch();
+    } else {
+      b = await runTorch();
+      a = await runEsrvid();
+    }
+    if (measured) {
+      esrvidMs.push(a);
+      torchMs.push(b);
+      measuredMs += a + b;
+    }
+  }
+  const fps = (ms: number[]) => ms.map((t) => framesPerSecond(c.batch, t));
+  const gflops = (f: number) => (f * c.width * c.height * flops.convFlopsPerInputPixel) / 1e9;
+  const esrvidFps = median(fps(esrvidMs));
+  const r: CaseResult = {
+    ...c,
+    esrvidMs,
+    esrvidFps,
+    esrvidBestFps: Math.max(...fps(esrvidMs)),
+    esrvidGflops: gflops(esrvidFps),
+    esrvidSpread: relativeSpread(esrvidMs),
+  };
+  if (torch) {
+    r.torchMs = torchMs;
+    r.torchFps = median(fps(torchMs));
+    r.torchBestFps = Math.max(...fps(torchMs));
+    r.torchGflops = gflops(r.torchFps);
+    r.ratio = pairedRatio(fps(esrvidMs), fps(torchMs));
+  }
+  return r;
+}
+
+export function caseLine(r: CaseResult): string {
+  const ref = r.torchFps !== undefined ? `, PyTorch ${r.torchFps.toFixed(2)} fps, esrvid/PyTorch ${r.ratio!.toFixed(2)}x` : '';
+  return `  ${r.model} ${r.width}x${r.height} batch ${r.batch}: esrvid ${r.esrvidFps.toFixed(2)} fps (${r.esrvidGflops.toFixed(0)} GFLOP/s)${ref}`;
+}
+
+async function measureEndToEnd(o: BenchOptions, notes: string[]): Promise<EndToEndResult | undefined> {
+  const { resolveModel } = await import('../models/resolve.js');
+  const model = await resolveModel(o.endToEndModel, { device: o.device, precision: o.precision });
+  let stage: OrtStage | undefined;
+  const runs: EndToEndRun[] = [];
+  const inferOnlyMs: number[][] = [];
+  try {
+    for (let i = 0; i < o.endToEndRuns; i++) {
+      let run: EndToEndRun;
+      try {
+        run = await runEndToEnd(o.clip, o.endToEndModel, o.threads);
+      } catch (err) {
+        notes.push(`end-to-end run failed: ${(err as Error).message}`);
+        return undefined;
+      }
+      runs.push(run);
+      const [w, h] = run.inputSize;
+      stage ??= await OrtStage.open(model.path, model.scale, o.threads);
+      await sleep(o.pauseMs);
+      // The same frame size at batch 1 (the CLI's default), 8 frames per pair after one warm-up.
+      const frames = syntheticFrames(1, w, h);
+      if (i === 0) await stage.time(1, w, h, frames);
+      const block: number[] = [];
+      for (let k = 0; k < Math.min(8, run.frames); k++) block.push(await stage.time(1, w, h, frames));
+      inferOnlyMs.push(block);
+      await sleep(o.pauseMs);
+      const e2eFps = framesPerSecond(run.frames, run.elapsedMs);
+      const inferFps = framesPerSecond(block.length, block.reduce((a, b) => a + b, 0));
+      o.log(`  end to end ${run.frames} frames ${w}x${h}: ${e2eFps.toFixed(2)} fps (peak RSS ${(run.peakRssBytes / 2 ** 20).toFixed(0)} MiB); inference alone ${inferFps.toFixed(2)} fps`);
+    }
+  } finally {
+    await stage?.close();
+  }
+  const e2e = runs.map((r) => framesPerSecond(r.frames, r.elapsedMs));
+  const infer = inferOnlyMs.map((b) => framesPerSecond(b.length, b.reduce((x, y) => x + y, 0)));
+  return {
+    clip: o.clip,
+    model: o.endToEndModel,
+    runs,
+    inferOnlyMs,
+    endToEndFps: median(e2e),
+    inferOnlyFps: median(infer),
+    efficiency: pairedRatio(e2e, infer),
+    inPipelineInferFps: median(runs.map((r) => framesPerSecond(r.frames, r.stageMs.infer))),
+    inferBusyShare: median(runs.map((r) => r.stageMs.infer / r.elapsedMs)),
+    peakRssBytes: Math.max(...runs.map((r) => r.peakRssBytes)),
+  };
+}
+
+function withoutRuntime(o: BenchOptions): SuiteResult['options'] {
+  const { log: _log, python: _python, ...options } = o;
+  return options;
+}
+
+async function packageVersion(): Promise<string> {
+  try {
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The PyTorch reference as a child process (scripts/bench-pytorch.py) answering one JSON line per
+ * request, so its runs can alternate with esrvid's in the same minute of machine time.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const PYTORCH_SCRIPT = fileURLToPath(new URL('../../scripts/bench-pytorch.py', import.meta.url));
+
+/** Debian's python3-torch lives in the system interpreter, which a pyenv or venv python3 may hide. */
+export function defaultPython(): string {
+  return process.env.ESRVID_BENCH_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+}
+
+export interface TorchInfo {
+  torch: string;
+  numpy: string;
+  threads: number;
+  mkldnn: boolean;
+}
+
+type Reply = { ok: boolean; error?: string } & Record<string, unknown>;
+
+export class TorchReference {
+  private readonly waiting: ((r: Reply) => void)[] = [];
+  private stderr = '';
+  private exited: string | undefined;
+
+  private constructor(private readonly child: ChildProcessWithoutNullStreams, readonly info: TorchInfo) {}
+
+  /** Starts the reference; rejects with the reason when Python, torch or the script is missing. */
+  static start(python: string, threads: number): Promise<TorchReference> {
+    if (!existsSync(PYTORCH_SCRIPT)) return Promise.reject(new Error(`${PYTORCH_SCRIPT} is missing (it ships with the source, not the npm package)`));
+    const env = { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), PYTHONUNBUFFERED: '1' };
+    const child = spawn(python, [PYTORCH_SCRIPT, '--threads', String(threads)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    return new Promise((resolve, reject) => {
+      let ref: TorchReference | undefined;
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr = (stderr + d.toString()).slice(-4000);
+        if (ref) ref.stderr = stderr;
+      });
+      child.on('error', (e) => reject(new Error(`cannot run ${python}: ${e.message}`)));
+      child.on('exit', (code, signal) => {
+        const why = `the PyTorch reference exited (${signal ?? code}): ${lastLine(stderr)}`;
+        if (!ref) reject(new Error(why));
+        else {
+          ref.exited = why;
+          for (const w of ref.waiting.splice(0)) w({ ok: false, error: why });
+        }
+      });
+      const lines = createInterface({ input: child.stdout });
+      lines.on('line', (line) => {
+        let msg: Reply;
+        try {
+          msg = JSON.parse(line) as Reply;
+        } catch {
+          return; // a stray print from a library; replies are always JSON
+        }
+        if (!ref) {
+          ref = new TorchReference(child, msg as unknown as TorchInfo);
+          resolve(ref);
+        } else ref.waiting.shift()?.(msg);
+      });
+    });
+  }
+
+  private request(req: Record<string, unknown>): Promise<Reply> {
+    if (this.exited) return Promise.reject(new Error(this.exited));
+    return new Promise((resolve, reject) => {
+      this.waiting.push((r) => (r.ok ? resolve(r) : reject(new Error(`PyTorch reference: ${r.error}`))));
+      this.child.stdin.write(`${JSON.stringify(req)}\n`);
+    });
+  }
+
+  async load(key: string, header: string, data: string): Promise<number> {
+    return (await this.request({ cmd: 'load', key, header, data })).params as number;
+  }
+
+  async infer(key: string, input: string, output: string, batch: number, width: number, height: number): Promise<void> {
+    await this.request({ cmd: 'infer', key, input, output, batch, width, height });
+  }
+
+  /** One timed frame-to-frame run on the frames in `input` (uint8 NHWC); milliseconds. */
+  async time(key: string, input: string, batch: number, width: number, height: number): Promise<number> {
+    return (await this.request({ cmd: 'time', key, input, batch, width, height })).ms as number;
+  }
+
+  async release(key: string): Promise<void> {
+    await this.request({ cmd: 'release', key });
+  }
+
+  async close(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.stdin.end(`${JSON.stringify({ cmd: 'quit' })}\n`);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(timer);
+  }
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').pop() ?? '';
+}

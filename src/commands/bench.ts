@@ -1,0 +1,132 @@
+/**
+ * `esrvid bench`: inference speed of esrvid's ONNX Runtime stage against the PyTorch reference,
+ * the machine's FMA peak and the whole pipeline's efficiency (BENCHMARKS.md). Only the option
+ * schema lives here; the suite is imported when the command runs, and imports neither FFmpeg
+ * nor the terminal UI (the end-to-end part runs the CLI as a child process).
+ */
+import { availableParallelism } from 'node:os';
+import { Option, type Command } from 'commander';
+import { UsageError } from '../errors.js';
+
+export interface BenchCliOptions {
+  model?: string[];
+  size?: string[];
+  batch?: string[];
+  device: string;
+  precision: 'fp32' | 'fp16';
+  runs: number;
+  warmup: number;
+  minTime: number;
+  threads?: number;
+  reference: 'pytorch' | 'none';
+  python?: string;
+  pause: number;
+  e2e?: boolean;
+  e2eRuns: number;
+  e2eModel: string;
+  clip?: string;
+  peakGflops?: number;
+  json?: boolean;
+  write?: string | boolean;
+  quiet?: boolean;
+}
+
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+
+function wholeNumber(name: string, min: number, max: number) {
+  return (raw: string): number => {
+    const v = Number(raw);
+    if (!Number.isInteger(v) || v < min || v > max) throw new UsageError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    return v;
+  };
+}
+
+export function registerBench(program: Command, run: (o: BenchCliOptions, quiet: boolean) => Promise<void> = runBench): Command {
+  scopeOptionsToBench(program);
+  return program.command('bench')
+    .description('measure inference frames/s against the PyTorch reference, % of FMA peak, and end-to-end efficiency')
+    .option('-m, --model <names>', 'models to measure, comma-separated or repeated (default: realesr-general-x4v3, realesr-animevideov3-x4, realesrgan-x4plus)', collect)
+    .option('--size <WxH>', 'frame sizes, e.g. 320x180 (default: 160x90, 320x180, 640x360; 64x64, 128x72 for RRDBNet)', collect)
+    .option('-b, --batch <n>', 'batch sizes (default: 1, plus 2 and 4 where frames are small)', collect)
+    .addOption(new Option('--device <name>', 'execution device').choices(['cpu', 'cuda']).default('cpu'))
+    .addOption(new Option('--precision <p>', 'model precision').choices(['fp32', 'fp16']).default('fp32'))
+    .option('--runs <n>', 'measured runs per case (pairs, with the reference)', wholeNumber('--runs', 1, 1000), 5)
+    .option('--warmup <n>', 'unmeasured runs before them', wholeNumber('--warmup', 0, 1000), 1)
+    .option('--min-time <s>', 'fast cases get more runs (up to 3x --runs) until their measured runs take this long', wholeNumber('--min-time', 0, 3600), 8)
+    .option('--threads <n>', 'inference threads for both runtimes (default: all cores)', wholeNumber('--threads', 1, 256))
+    .addOption(new Option('--reference <name>', 'reference implementation to compare with').choices(['pytorch', 'none']).default('pytorch'))
+    .option('--python <path>', 'Python with torch for the reference (default: /usr/bin/python3, or ESRVID_BENCH_PYTHON)')
+    .option('--pause <ms>', 'idle time between alternating runs', wholeNumber('--pause', 0, 10_000), 300)
+    .option('--e2e', 'also time the whole CLI on a clip (default: only for the full default suite)')
+    .option('--no-e2e', 'skip the end-to-end measurement')
+    .option('--e2e-runs <n>', 'end-to-end runs', wholeNumber('--e2e-runs', 1, 100), 3)
+    .option('--e2e-model <name>', 'model for the end-to-end runs', 'realesr-general-x4v3')
+    .option('--clip <file>', 'video for the end-to-end runs (default: samples/chelsea.mp4)')
+    .option('--peak-gflops <n>', 'the machine\'s FP32 FMA peak in GFLOP/s (default: measured, with the system C compiler)', Number)
+    .option('--json', 'print the full result as JSON on stdout (progress stays on stderr)')
+    .option('--write [file]', 'write the Markdown report (default file: BENCHMARKS.md)')
+    .option('-q, --quiet', 'no progress lines on stderr')
+    .action(async (o: BenchCliOptions) => {
+      await run(o, !!o.quiet || !!program.opts().quiet);
+    });
+}
+
+/**
+ * Commander reads a program's options anywhere on the line, so the upscale options -m, -b,
+ * --threads and --json would take bench's options of the same names (and reject "-b 1,2").
+ * For `esrvid [-q] [--debug] bench ...` the program parses only what comes before "bench".
+ */
+function scopeOptionsToBench(program: Command): void {
+  const parse = program.parseOptions.bind(program);
+  program.parseOptions = (args: string[]) => {
+    const at = args.findIndex((a) => !a.startsWith('-'));
+    if (at < 0 || args[at] !== 'bench') return parse(args);
+    const before = parse(args.slice(0, at));
+    return { operands: [...before.operands, 'bench'], unknown: [...before.unknown, ...args.slice(at + 1)] };
+  };
+}
+
+export async function runBench(o: BenchCliOptions, quiet: boolean): Promise<void> {
+  if (o.device !== 'cpu') throw new UsageError(`--device ${o.device} is not benchmarked yet`, 'use --device cpu');
+  const { parseSize, splitList } = await import('../bench/plan.js');
+  let sizes: [number, number][] | undefined;
+  try {
+    sizes = o.size ? splitList(o.size).map(parseSize) : undefined;
+  } catch (err) {
+    throw new UsageError(`--size: ${(err as Error).message}`);
+  }
+  const batches = o.batch ? splitList(o.batch).map(wholeNumber('--batch', 1, 64)) : undefined;
+  if (o.peakGflops !== undefined && !(o.peakGflops > 0)) throw new UsageError('--peak-gflops must be a positive number');
+  const models = o.model ? splitList(o.model) : undefined;
+  const fullSuite = !models && !sizes && !batches;
+  const { defaultPython } = await import('../bench/torch-reference.js');
+  const { SAMPLE_CLIP } = await import('../bench/end-to-end.js');
+  const { runSuite } = await import('../bench/suite.js');
+  const { renderMarkdown, renderSummary } = await import('../bench/report.js');
+  const result = await runSuite({
+    models, sizes, batches,
+    device: 'cpu',
+    precision: o.precision,
+    runs: o.runs,
+    warmup: o.warmup,
+    minCaseMs: o.minTime * 1000,
+    threads: o.threads ?? availableParallelism(),
+    reference: o.reference,
+    python: o.python ?? defaultPython(),
+    pauseMs: o.pause,
+    endToEnd: o.e2e ?? fullSuite,
+    endToEndRuns: o.e2eRuns,
+    endToEndModel: o.e2eModel,
+    clip: o.clip ?? SAMPLE_CLIP,
+    peakGflops: o.peakGflops,
+    log: quiet ? () => undefined : (line) => process.stderr.write(`${line}\n`),
+  });
+  if (o.write) {
+    const { writeFile } = await import('node:fs/promises');
+    const file = typeof o.write === 'string' ? o.write : 'BENCHMARKS.md';
+    await writeFile(file, renderMarkdown(result));
+    if (!quiet) process.stderr.write(`wrote ${file}\n`);
+  }
+  if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else process.stdout.write(renderSummary(result));
+}

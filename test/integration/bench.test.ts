@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli, tempDir } from '../helpers/media.js';
+
+/**
+ * `esrvid bench` runs with ONNX Runtime alone: no PyTorch, no C compiler needed (peak given), no
+ * end-to-end run. Only the result's shape is checked; speed is never asserted in a test.
+ */
+describe('esrvid bench', () => {
+  const tmp = tempDir('esrvid-bench-test-');
+  afterAll(() => tmp.cleanup());
+
+  it('measures the asked cases and writes JSON and BENCHMARKS-style Markdown', async () => {
+    const md = join(tmp.dir, 'B.md');
+    const r = await runCli(['bench', '-m', 'realesr-animevideov3-x4', '--size', '24x16', '-b', '1,2', '--runs', '2', '--warmup', '0', '--min-time', '0',
+      '--reference', 'none', '--no-e2e', '--peak-gflops', '100', '--json', '-q', '--write', md]);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.cases.map((c: { batch: number; esrvidMs: number[] }) => [c.batch, c.esrvidMs.length])).toEqual([[1, 2], [2, 2]]);
+    expect(result.cases[0].torchFps).toBeUndefined();
+    expect(result.models[0].flops.convFlopsPerInputPixel).toBe(2 * 9 * (64 * 3 + 16 * 64 * 64 + 48 * 64));
+    expect(result.peak.gflops).toBe(100);
+    expect(result.endToEnd).toBeUndefined();
+    const text = readFileSync(md, 'utf8');
+    expect(text).toContain('| realesr-animevideov3-x4 | 24x16 | 2 |');
+    expect(text).toContain('| PyTorch (reference) | not run |');
+  });
+
+  it('refuses devices it cannot measure yet and bad sizes, with usage errors', async () => {
+    const cuda = await runCli(['bench', '--device', 'cuda']);
+    expect(cuda.code).toBe(2);
+    expect(cuda.stderr).toContain('--device cuda is not benchmarked yet');
+    const size = await runCli(['bench', '--size', '320']);
+    expect(size.code).toBe(2);
+    expect(size.stderr).toContain('"320" is not a frame size');
+  });
+});

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { defaultBatches, defaultSizes, parseSize, planCases, splitList } from '../../src/bench/plan.js';
+import { readDoneEvent } from '../../src/bench/end-to-end.js';
+
+const ARCH: Record<string, string> = {
+  'realesr-general-x4v3': 'SRVGGNetCompact: 32 convolutions',
+  'realesr-animevideov3-x4': 'SRVGGNetCompact: 16 convolutions',
+  'realesrgan-x4plus': 'RRDBNet (ESRGAN): 23 RRDB blocks',
+};
+const architectureOf = (m: string) => ARCH[m] ?? '';
+
+describe('bench plan', () => {
+  it('the default suite: three sizes for compact models, small sizes for RRDBNet, batches where frames are small', () => {
+    const cases = planCases({ architectureOf });
+    const of = (m: string) => cases.filter((c) => c.model === m).map((c) => `${c.width}x${c.height}/${c.batch}`);
+    expect(of('realesr-general-x4v3')).toEqual(['160x90/1', '160x90/2', '160x90/4', '320x180/1', '320x180/2', '320x180/4', '640x360/1']);
+    expect(of('realesr-animevideov3-x4')).toEqual(of('realesr-general-x4v3'));
+    expect(of('realesrgan-x4plus')).toEqual(['64x64/1', '64x64/2', '128x72/1']);
+  });
+
+  it('given models, sizes and batches replace the defaults', () => {
+    expect(planCases({ models: ['realesrgan-x4plus'], sizes: [[32, 32]], batches: [1, 8], architectureOf }))
+      .toEqual([
+        { model: 'realesrgan-x4plus', width: 32, height: 32, batch: 1 },
+        { model: 'realesrgan-x4plus', width: 32, height: 32, batch: 8 },
+      ]);
+    // An .onnx file of unknown architecture gets the compact sizes.
+    expect(defaultSizes('')).toHaveLength(3);
+    expect(defaultBatches('RRDBNet', 128, 72)).toEqual([1]);
+  });
+
+  it('parses sizes and lists', () => {
+    expect(parseSize('320x180')).toEqual([320, 180]);
+    expect(parseSize(' 64X48 ')).toEqual([64, 48]);
+    for (const bad of ['320', '0x10', '10x', 'axb', '9000x10']) expect(() => parseSize(bad)).toThrow(/frame size/);
+    expect(splitList(['a,b', 'c', ' d , '])).toEqual(['a', 'b', 'c', 'd']);
+    expect(splitList(undefined)).toEqual([]);
+  });
+});
+
+describe('end-to-end event parsing', () => {
+  it('reads the done event and the start event sizes, ignoring other lines', () => {
+    const lines = [
+      JSON.stringify({ type: 'start', inputSize: [160, 90], outputSize: [640, 360] }),
+      'not json',
+      JSON.stringify({ type: 'progress', frames: 10 }),
+      JSON.stringify({ type: 'done', frames: 48, elapsedMs: 6500, peakRssBytes: 4e8, stageMs: { decode: 10, infer: 6000, encode: 300 } }),
+    ];
+    expect(readDoneEvent(lines)).toEqual({
+      frames: 48, elapsedMs: 6500, peakRssBytes: 4e8, stageMs: { decode: 10, infer: 6000, encode: 300 }, inputSize: [160, 90], outputSize: [640, 360],
+    });
+  });
+
+  it('an error event or a missing done event fails', () => {
+    expect(() => readDoneEvent([JSON.stringify({ type: 'error', message: 'input missing' })])).toThrow(/input missing/);
+    expect(() => readDoneEvent([])).toThrow(/without a done event/);
+  });
+});

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { bestBatches, caseRows, markdownTable, renderMarkdown, renderSummary } from '../../src/bench/report.js';
+import type { CaseResult, SuiteResult } from '../../src/bench/suite.js';
+
+function caseResult(batch: number, esrvidFps: number, torchFps?: number): CaseResult {
+  return {
+    model: 'realesr-general-x4v3', width: 160, height: 90, batch,
+    esrvidMs: [1000 / esrvidFps], esrvidFps, esrvidBestFps: esrvidFps * 1.1, esrvidGflops: esrvidFps * 34.82, esrvidSpread: 0.05,
+    ...(torchFps === undefined ? {} : { torchMs: [1000 / torchFps], torchFps, torchBestFps: torchFps, torchGflops: torchFps * 34.82, ratio: esrvidFps / torchFps }),
+  };
+}
+
+const suite: SuiteResult = {
+  startedAt: '2026-01-02T03:04:05.000Z',
+  loadAverages: [2.1, 2.5, 3.9],
+  durationMs: 321_000,
+  machine: { cpu: 'AMD EPYC', cpuId: 'AuthenticAMD family 26 model 2 (Zen 5)', logicalCpus: 2, memoryBytes: 24 * 2 ** 30, avx512: true, kernel: '6.1' },
+  versions: { esrvid: '0.1.0', node: 'v20.20.2', onnxruntime: '1.29.0', torch: { torch: '1.13.0', numpy: '1.24.2', threads: 2, mkldnn: true } },
+  options: {
+    device: 'cpu', precision: 'fp32', runs: 5, warmup: 1, minCaseMs: 8000, threads: 2, reference: 'pytorch', pauseMs: 300,
+    endToEnd: true, endToEndRuns: 3, endToEndModel: 'realesr-general-x4v3', clip: 'samples/chelsea.mp4',
+  },
+  peak: { gflops: 540, measured: [{ gflops512: 540, gflops256: 270, gflopsOneThread: 272, threads: 2, compiler: 'cc 12' }] },
+  models: [{
+    name: 'realesr-general-x4v3', path: 'models/realesr-general-x4v3.onnx', architecture: 'SRVGGNetCompact',
+    torchArchitecture: { type: 'SRVGGNetCompact', num_in_ch: 3, num_out_ch: 3, num_feat: 64, num_conv: 32, upscale: 4 },
+    flops: { convFlopsPerInputPixel: 2_418_048, convCount: 34, parameterCount: 1_213_296 }, loadMs: 50,
+    parity: { maxAbs: 1.1e-6, meanAbs: 1e-7, sameByte: 0.99995, width: 32, height: 24, ok: true },
+  }],
+  cases: [caseResult(1, 5, 4), caseResult(2, 6, 4.8)],
+  endToEnd: {
+    clip: 'samples/chelsea.mp4', model: 'realesr-general-x4v3',
+    runs: [{ frames: 48, elapsedMs: 8000, wallMs: 8400, peakRssBytes: 400 * 2 ** 20, stageMs: { decode: 20, infer: 7000, encode: 400 }, inputSize: [160, 90], outputSize: [640, 360] }],
+    inferOnlyMs: [[200, 200]], endToEndFps: 6, inferOnlyFps: 5, efficiency: 1.2, inPipelineInferFps: 6.86, inferBusyShare: 0.875, peakRssBytes: 400 * 2 ** 20,
+  },
+  notes: ['an example note'],
+};
+
+describe('bench report', () => {
+  it('table rows: fps, paired ratio, GFLOP/s and percent of peak; dashes where there is no reference', () => {
+    expect(caseRows([caseResult(1, 5, 4)], 540)).toEqual([
+      ['realesr-general-x4v3', '160x90', '1', '5.00', '4.00', '1.25x', '174', '32%', '139', '26%'],
+    ]);
+    expect(caseRows([caseResult(1, 5)], undefined)[0]!.slice(3)).toEqual(['5.00', '-', '-', '174', '-', '-', '-']);
+  });
+
+  it('best batch per model and size', () => {
+    expect(bestBatches([caseResult(1, 5), caseResult(2, 6), caseResult(4, 5.5)]).map((c) => c.batch)).toEqual([2]);
+  });
+
+  it('terminal summary: the table, best batch, peak, end to end and notes', () => {
+    const text = renderSummary(suite);
+    expect(text.split('\n')[0]).toMatch(/^model\s+size\s+batch\s+esrvid fps\s+PyTorch fps\s+esrvid\/PyTorch/);
+    expect(text).toContain('best batch: realesr-general-x4v3 160x90: 2');
+    expect(text).toContain('FMA peak: 540 GFLOP/s (2 threads, FP32)');
+    expect(text).toContain('6.00 fps vs inference alone 5.00 fps: pipeline efficiency 120%, inference busy 88% of the time, peak RSS 400 MB');
+    expect(text).toContain('note: an example note');
+    expect(text).toContain('load average during the suite: median 2.5, max 3.9 (the suite itself adds about 2)');
+    expect(text).toContain('suite took 321 s');
+  });
+
+  it('BENCHMARKS.md: machine, versions, method, results, end to end', () => {
+    const md = renderMarkdown(suite);
+    for (const s of [
+      '# Benchmarks', '| CPU | AMD EPYC, AuthenticAMD family 26 model 2 (Zen 5), 2 logical CPUs, AVX-512 |',
+      '| onnxruntime-node | 1.29.0 |', '| PyTorch (reference) | 1.13.0, numpy 1.24.2, oneDNN on |',
+      '| FMA peak | 540 GFLOP/s FP32 (measured: 540 at 512-bit, 270 at 256-bit vectors on 2 threads, 272 on one thread; cc 12) |',
+      '| realesr-general-x4v3 | 160x90 | 1 | 5.00 | 4.00 | 5.50 | 4.00 | 1.25x | 174 | 32% | 139 | 26% |',
+      '| realesr-general-x4v3 | SRVGGNetCompact, 32 body convs, 64 features, PReLU, x4 | 2.42 M | 1.21 M | max \\|diff\\| 1.1e-6, 99.995% same 8-bit |',
+      '| pipeline efficiency (median of per-pair ratios) | 120% |', '| peak RSS of the esrvid process | 400 MB |',
+      '## Method', '- an example note',
+    ]) expect(md).toContain(s);
+  });
+
+  it('markdown tables align numeric columns right', () => {
+    expect(markdownTable(['a', 'n'], [['x', '1']], ['l', 'r'])).toBe('| a | n |\n| --- | ---: |\n| x | 1 |\n');
+  });
+});
