@@ -47,8 +47,11 @@ function writeErrorEvent(message: string, exitCode: number): void {
 function jsonOnMainCommand(argv: string[]): boolean {
   const args = argv.slice(2);
   const first = args.find((a) => !a.startsWith('-'));
-  return args.includes('--json') && first !== 'models' && first !== 'bench';
+  return args.includes('--json') && !(first !== undefined && subcommands.includes(first));
 }
+
+/** Names of the subcommands (models, bench, ...), known once the program is built. */
+let subcommands: string[] = [];
 
 function fail(err: unknown): never {
   if (err instanceof CommanderError) {
@@ -134,4 +137,6 @@ export function buildProgram(): Command {
   return program;
 }
 
-buildProgram().parseAsync(process.argv).catch(fail);
+const program = buildProgram();
+subcommands = program.commands.map((c) => c.name());
+program.parseAsync(process.argv).catch(fail);

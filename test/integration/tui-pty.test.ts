@@ -202,6 +202,10 @@ describe('without a terminal', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--no-tui');
     expect(help.stdout).not.toContain('"type":"error"');
+    // Another command's failure is its own business: no event on its stdout.
+    const other = await runCli(['models', 'path', 'no-such-model', '--json']);
+    expect(other.code).not.toBe(0);
+    expect(other.stdout).not.toContain('"type":"error"');
   });
 
   it('stdout not a terminal: plain progress on stderr, nothing on stdout, no escape codes', { timeout: 120_000 }, async () => {
