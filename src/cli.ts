@@ -139,7 +139,9 @@ export function buildProgram(): Command {
     .option('--bin <file>', 'the ncnn weights for a .param (default: the .bin beside it)')
     .option('-f, --force', 'replace an imported model of the same name')
     .option('--json', 'print what was imported as one JSON object on stdout')
-    .action((file: string, o: { name?: string; bin?: string; force?: boolean; json?: boolean }) => importModelCommand(file, o, !!program.opts().quiet));
+    // --json is also the main command's option, which commander gives the program: read both.
+    .action((file: string, o: { name?: string; bin?: string; force?: boolean; json?: boolean }) =>
+      importModelCommand(file, { ...o, json: o.json || !!program.opts().json }, !!program.opts().quiet));
   // `esrvid bench` (src/commands/bench.ts): its suite is loaded only when it runs.
   registerBench(program);
   return program;
