@@ -32,7 +32,7 @@ export function bestBatches(cases: readonly CaseResult[]): CaseResult[] {
 export function renderSummary(r: SuiteResult): string {
   const peak = r.peak?.gflops;
   let out = renderTable(TABLE_HEADER, caseRows(r.cases, peak));
-  const best = bestBatches(r.cases).filter((c) => r.cases.some((k) => k.model === c.model && k.width === c.width && k.batch !== c.batch));
+  const best = bestBatches(r.cases).filter((c) => r.cases.some((k) => k.model === c.model && k.width === c.width && k.height === c.height && k.batch !== c.batch));
   if (best.length > 0) {
     out += `\nbest batch: ${best.map((c) => `${c.model} ${c.width}x${c.height}: ${c.batch}`).join('; ')}\n`;
   }
@@ -81,13 +81,16 @@ export function renderMarkdown(r: SuiteResult): string {
     + `median of ${r.options.runs} runs after ${r.options.warmup} warm-up (fast cases: more runs, up to ${3 * r.options.runs}, until ${r.options.minCaseMs / 1000} s of measured time); `
     + 'esrvid/PyTorch is the median of the per-pair ratios (esrvid and PyTorch runs alternate on the same frames). GFLOP/s counts the convolutions only (2 per multiply-accumulate), '
     + 'from the ONNX graph; % peak is of the FMA peak above.', '');
-  push(markdownTable([...TABLE_HEADER.slice(0, 5), 'esrvid best', 'PyTorch best', ...TABLE_HEADER.slice(5)],
-    caseRows(r.cases, peak).map((row, i) => [...row.slice(0, 5), f2(r.cases[i]!.esrvidBestFps), f2(r.cases[i]!.torchBestFps), ...row.slice(5)]),
-    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
-  const best = bestBatches(r.cases);
-  if (best.some((b) => b.batch !== 1)) {
-    push(`Best batch for esrvid: ${best.map((c) => `${c.model} ${c.width}x${c.height}: ${c.batch}`).join('; ')}.`, '');
-  } else push('Batch 1 was esrvid\'s fastest (or only measured) batch at every size.', '');
+  push(markdownTable([...TABLE_HEADER, 'runs', 'esrvid best', 'PyTorch best', 'best/best'],
+    caseRows(r.cases, peak).map((row, i) => {
+      const c = r.cases[i]!;
+      return [...row, String(c.esrvidMs.length), f2(c.esrvidBestFps), f2(c.torchBestFps), c.torchBestFps ? ratio(c.esrvidBestFps / c.torchBestFps) : '-'];
+    }),
+    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+  push('"best" is the fastest single run of each runtime: on a busy machine the medians and the paired ratio move with the load, '
+    + 'while the best runs approach what each runtime does with the cores to itself.', '');
+  const best = bestBatches(r.cases).filter((c) => r.cases.some((k) => k.model === c.model && k.width === c.width && k.height === c.height && k.batch !== c.batch));
+  if (best.length > 0) push(`Best batch for esrvid (by median): ${best.map((c) => `${c.model} ${c.width}x${c.height}: ${c.batch}`).join('; ')}.`, '');
   push('### Models', '');
   push(markdownTable(['model', 'architecture (as rebuilt in PyTorch)', 'conv FLOPs per input pixel', 'parameters', 'PyTorch vs ONNX (32x24 frame)'],
     r.models.map((mr) => [
@@ -129,8 +132,8 @@ export function renderMarkdown(r: SuiteResult): string {
     + `(must agree within ${PARITY_TOLERANCE}), so the two measure the same network.`);
   push('- **Frames** are synthetic (gradients with texture), the same bytes for both runtimes; convolution speed does not depend on content.');
   push('- **FMA peak** is measured in the same run by a small C kernel (src/bench/fma-peak.ts, built with the system C compiler and `-march=native`): '
-    + '16 independent FMA chains per thread at 512- and 256-bit vectors, best of several tries, at the start and end of the suite.');
-  push(`- **Noise.** "best" columns are the fastest single run; a large gap between median and best means other work was running${loadText(r)}. The suite took ${(r.durationMs / 60000).toFixed(1)} minutes.`);
+    + '16 independent FMA chains per thread at 512- and 256-bit vectors, best of several tries, at the start and (for a suite longer than a minute) again at the end.');
+  push(`- **Noise.** A large gap between median and best means other work was running${loadText(r)}. The suite took ${(r.durationMs / 60000).toFixed(1)} minutes.`);
   if (r.notes.length > 0) {
     push('', '## Notes', '');
     for (const n of r.notes) push(`- ${n}`);
