@@ -6,3 +6,4 @@ export { pullModel, isInstalled, type PullEvent } from './models/pull.js';
 export { loadRegistry, findModel, type RegistryModel } from './models/registry.js';
 export { convertNcnn } from './models/ncnn/to-onnx.js';
 export { modelsDir, onnxPath } from './models/store.js';
+export { importModel, type ImportOptions, type ImportResult } from './models/import.js';
