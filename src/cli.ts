@@ -10,6 +10,7 @@ import { parseFrameRange, parseTimecode } from './commands/parse.js';
 import { runUpscale } from './commands/upscale.js';
 import { registerBench } from './commands/bench.js';
 import { UsageError } from './errors.js';
+import { registerPreview } from './commands/preview.js';
 
 /** Commander parser for numbers with a range, failing with one usage line. */
 function numberIn(name: string, min: number, max: number, integer = false) {
@@ -144,6 +145,8 @@ export function buildProgram(): Command {
       importModelCommand(file, { ...o, json: o.json || !!program.opts().json }, !!program.opts().quiet));
   // `esrvid bench` (src/commands/bench.ts): its suite is loaded only when it runs.
   registerBench(program);
+  // `esrvid preview` (src/commands/preview.ts): images or a short clip of chosen frames.
+  registerPreview(program);
   return program;
 }
 

@@ -1,0 +1,66 @@
+/**
+ * `esrvid preview --range a-b`: a short clip for judging motion. It is the main job itself
+ * (upscaleVideo with --start/--end or --frames), so the clip is exactly what the full run will
+ * give for those frames, audio included and in sync.
+ */
+import { basename, extname, join } from 'node:path';
+import { InputError } from '../errors.js';
+import type { PipelineEvent } from '../events.js';
+import { findFfmpeg } from '../ffmpeg/binaries.js';
+import { probe } from '../ffmpeg/probe.js';
+import { upscaleVideo, type UpscaleOptions, type UpscaleResult } from '../pipeline.js';
+import type { PullEvent } from '../models/pull.js';
+import { fileTime, type ClipRange } from './spec.js';
+
+export interface ClipOptions {
+  input: string;
+  range: ClipRange;
+  /** Video file; default `<input name>-<start>-<end>.mp4` in `cwd`. */
+  output?: string;
+  cwd?: string;
+  model?: string;
+  scale?: number;
+  device?: 'cpu';
+  tile?: number | 'auto';
+  tilePad?: number;
+  threads?: number;
+  codec?: string;
+  crf?: number;
+  preset?: string;
+  pixFmt?: string;
+  overwrite?: boolean;
+  ffmpegPath?: string;
+  ffprobePath?: string;
+  signal?: AbortSignal;
+  onEvent?: (e: PipelineEvent) => void;
+  onPull?: (e: PullEvent) => void;
+}
+
+export function defaultClipName(input: string, r: ClipRange, cwd = process.cwd()): string {
+  const stamp = r.kind === 'frame' ? `f${r.start}-f${r.end}` : `${fileTime(r.start)}-${fileTime(r.end)}`;
+  return join(cwd, `${basename(input, extname(input))}-${stamp}.mp4`);
+}
+
+/** The upscaleVideo() options for a clip: only the range differs from the main command. */
+export function clipJob(o: ClipOptions): UpscaleOptions {
+  const span = o.range.kind === 'time' ? { start: o.range.start, end: o.range.end } : { frames: [o.range.start, o.range.end] as [number, number] };
+  return {
+    input: o.input, output: o.output ?? defaultClipName(o.input, o.range, o.cwd), ...span,
+    model: o.model, scale: o.scale, device: o.device, tile: o.tile, tilePad: o.tilePad, threads: o.threads,
+    codec: o.codec, crf: o.crf, preset: o.preset, pixFmt: o.pixFmt, overwrite: o.overwrite,
+    ffmpegPath: o.ffmpegPath, ffprobePath: o.ffprobePath, signal: o.signal, onEvent: o.onEvent, onPull: o.onPull,
+  };
+}
+
+export async function previewClip(o: ClipOptions): Promise<UpscaleResult> {
+  if (o.range.kind === 'time') {
+    // Said in --range's terms (the pipeline would speak of --start).
+    const tools = await findFfmpeg({ ffmpeg: o.ffmpegPath, ffprobe: o.ffprobePath });
+    const info = await probe(tools.ffprobe, o.input);
+    const length = info.duration ?? info.video.duration;
+    if (length !== undefined && o.range.start >= length) {
+      throw new InputError(`--range starts at ${o.range.start.toFixed(3)} s, beyond the end of the video (${length.toFixed(3)} s)`, `use a start below ${length.toFixed(3)}`);
+    }
+  }
+  return upscaleVideo(clipJob(o));
+}
