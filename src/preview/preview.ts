@@ -128,7 +128,7 @@ export async function previewFrames(o: PreviewOptions): Promise<PreviewResult> {
     : o.tile);
 
   const frames = await grabFrames({ ffmpeg: tools.ffmpeg, info, target, count, signal: o.signal });
-  if (frames.length < count) o.onWarning?.(`the video ends ${frames.length} frame(s) after the requested point: wrote ${frames.length} of ${count}`);
+  if (frames.length < count) o.onWarning?.(`only ${frames.length} frame(s) from the requested point to the end of the video: wrote ${frames.length} of ${count}`);
 
   const upscalers: Upscaler[] = [];
   const files: PreviewFile[] = [];

@@ -100,6 +100,14 @@ describe('esrvid preview: the frame the video will get', () => {
     }
   });
 
+  it('--count past the end writes the frames there are, with a warning', async () => {
+    const warnings: string[] = [];
+    const r = await previewFrames({ input: src, at: { kind: 'frame', index: 98 }, count: 5, model: MODEL, output: join(dir, 'tail.png'), onWarning: (m) => warnings.push(m) });
+    expect(r.files.map((f) => indexOf(f.ptsUs))).toEqual([98, 99]);
+    expect(warnings).toEqual(['only 2 frame(s) from the requested point to the end of the video: wrote 2 of 5']);
+    expect(readdirSync(dir).filter((f) => f.startsWith('tail-'))).toEqual(['tail-0001.png', 'tail-0002.png']);
+  });
+
   it('the CLI: default name, path on stdout, same frame as the pipeline', async () => {
     const cwd = join(dir, 'cli');
     mkdirSync(cwd);
