@@ -7,3 +7,4 @@ export { loadRegistry, findModel, type RegistryModel } from './models/registry.j
 export { convertNcnn } from './models/ncnn/to-onnx.js';
 export { modelsDir, onnxPath } from './models/store.js';
 export { importModel, type ImportOptions, type ImportResult } from './models/import.js';
+export { previewFrames, type PreviewOptions, type PreviewResult } from './preview/preview.js';
