@@ -16,6 +16,7 @@ import { syntheticFrames } from './frames.js';
 import { describeMachine, type MachineInfo } from './machine.js';
 import { decodeModel, type OnnxGraph } from './onnx-graph.js';
 import { OrtStage } from './ort-stage.js';
+import { otherLoad, snapshot } from './contention.js';
 import { compareOutputs, withNetworkOutput, type ParityResult } from './parity.js';
 import { planCases, type BenchCase } from './plan.js';
 import { framesPerSecond, median, pairedRatio, relativeSpread } from './stats.js';
@@ -76,6 +77,8 @@ export interface CaseResult extends BenchCase {
   torchGflops?: number;
   /** (max - min) / median of esrvid's run times: a noisy machine shows here. */
   esrvidSpread: number;
+  /** Cores' worth of CPU time other processes took during the measured runs (Linux). */
+  otherLoad?: number;
 }
 
 export interface EndToEndResult {
@@ -272,8 +275,11 @@ async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference 
     const pairs = i - o.warmup;
     return pairs < o.runs || (measuredMs < o.minCaseMs && pairs < 3 * o.runs);
   };
+  const pids = torch?.pid ? [torch.pid] : [];
+  let before = o.warmup === 0 ? snapshot(pids) : undefined;
   for (let i = 0; i < o.warmup || more(i); i++) {
     const measured = i >= o.warmup;
+    if (i === o.warmup && i > 0) before = snapshot(pids);
     if (!torch) {
       const a = await runEsrvid();
       if (measured) {
@@ -299,6 +305,7 @@ async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference 
       measuredMs += a + b;
     }
   }
+  const load = otherLoad(before, snapshot(pids));
   const fps = (ms: number[]) => ms.map((t) => framesPerSecond(c.batch, t));
   const gflops = (f: number) => (f * c.width * c.height * flops.convFlopsPerInputPixel) / 1e9;
   const esrvidFps = median(fps(esrvidMs));
@@ -309,6 +316,7 @@ async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference 
     esrvidBestFps: Math.max(...fps(esrvidMs)),
     esrvidGflops: gflops(esrvidFps),
     esrvidSpread: relativeSpread(esrvidMs),
+    ...(load === undefined ? {} : { otherLoad: load }),
   };
   if (torch) {
     r.torchMs = torchMs;
@@ -322,7 +330,8 @@ async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference 
 
 export function caseLine(r: CaseResult): string {
   const ref = r.torchFps !== undefined ? `, PyTorch ${r.torchFps.toFixed(2)} fps, esrvid/PyTorch ${r.ratio!.toFixed(2)}x` : '';
-  return `  ${r.model} ${r.width}x${r.height} batch ${r.batch}: esrvid ${r.esrvidFps.toFixed(2)} fps (${r.esrvidGflops.toFixed(0)} GFLOP/s)${ref}`;
+  const busy = r.otherLoad !== undefined ? `; other work ${r.otherLoad.toFixed(1)} cores` : '';
+  return `  ${r.model} ${r.width}x${r.height} batch ${r.batch}: esrvid ${r.esrvidFps.toFixed(2)} fps (${r.esrvidGflops.toFixed(0)} GFLOP/s)${ref}${busy}`;
 }
 
 async function measureEndToEnd(o: BenchOptions, notes: string[]): Promise<EndToEndResult | undefined> {

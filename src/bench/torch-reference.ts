@@ -30,6 +30,10 @@ export class TorchReference {
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams, readonly info: TorchInfo) {}
 
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** Starts the reference; rejects with the reason when Python, torch or the script is missing. */
   static start(python: string, threads: number): Promise<TorchReference> {
     if (!existsSync(PYTORCH_SCRIPT)) return Promise.reject(new Error(`${PYTORCH_SCRIPT} is missing (it ships with the source, not the npm package)`));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { framesPerSecond, median, pairedRatio, quantile, relativeSpread } from '../../src/bench/stats.js';
 import { bestPeak } from '../../src/bench/suite.js';
+import { machineBusyMs, otherLoad, processCpuMs } from '../../src/bench/contention.js';
 
 describe('bench statistics', () => {
   it('median of odd and even samples, unsorted input untouched', () => {
@@ -41,5 +42,23 @@ describe('bench statistics', () => {
     expect(bestPeak([quiet])).toBe(544);
     expect(bestPeak([busy])).toBe(500);
     expect(bestPeak([busy, quiet])).toBe(544);
+  });
+});
+
+describe('contention from /proc', () => {
+  it('machine busy time excludes idle and iowait', () => {
+    expect(machineBusyMs('cpu  100 5 50 9000 40 3 2 10 0 0\ncpu0 1 2 3 4\n')).toBe((100 + 5 + 50 + 3 + 2 + 10) * 10);
+  });
+
+  it('process CPU time survives a command name with spaces and parentheses', () => {
+    const stat = '4242 (python3 (x) y) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 30 0 0 20 0 3 0 100 0 0';
+    expect(processCpuMs(stat)).toBe((250 + 30) * 10);
+  });
+
+  it('other load: busy time not spent by us, per wall time, in cores', () => {
+    const a = { wallMs: 0, machineBusyMs: 10_000, ownMs: 5_000 };
+    expect(otherLoad(a, { wallMs: 1000, machineBusyMs: 12_000, ownMs: 6_500 })).toBeCloseTo(0.5);
+    expect(otherLoad(a, { wallMs: 1000, machineBusyMs: 11_000, ownMs: 6_100 })).toBe(0);
+    expect(otherLoad(undefined, a)).toBeUndefined();
   });
 });

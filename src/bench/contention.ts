@@ -1,0 +1,51 @@
+/**
+ * How much of the machine other work took while a case ran: CPU time the whole machine spent
+ * busy (/proc/stat) minus what this process (ONNX Runtime's threads included) and the PyTorch
+ * reference spent, per second of wall time. 0 means the cores were ours; 1 means one core's
+ * worth of other work on average. Linux only; undefined elsewhere.
+ */
+import { readFileSync } from 'node:fs';
+
+/** Linux reports /proc times in USER_HZ ticks, 100 per second on every mainstream build. */
+const TICK_MS = 10;
+
+export interface CpuSnapshot {
+  wallMs: number;
+  machineBusyMs: number;
+  ownMs: number;
+}
+
+/** Busy time of all CPUs from the first line of /proc/stat (everything but idle and iowait). */
+export function machineBusyMs(procStat: string): number {
+  const line = procStat.split('\n').find((l) => l.startsWith('cpu '));
+  if (!line) return Number.NaN;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  void idle;
+  void iowait;
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * TICK_MS;
+}
+
+/** utime + stime of a process from its /proc/<pid>/stat line (the command name may hold spaces). */
+export function processCpuMs(pidStat: string): number {
+  const fields = pidStat.slice(pidStat.lastIndexOf(')') + 2).split(' ');
+  // After "pid (comm) ", field 3 (state) is index 0, so utime (14) and stime (15) are 11 and 12.
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+export function snapshot(childPids: readonly number[] = []): CpuSnapshot | undefined {
+  try {
+    const own = process.cpuUsage();
+    let ownMs = (own.user + own.system) / 1000;
+    for (const pid of childPids) ownMs += processCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return { wallMs: performance.now(), machineBusyMs: machineBusyMs(readFileSync('/proc/stat', 'utf8')), ownMs };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Cores' worth of other work between two snapshots (never below 0: tick rounding). */
+export function otherLoad(a: CpuSnapshot | undefined, b: CpuSnapshot | undefined): number | undefined {
+  if (!a || !b || b.wallMs <= a.wallMs) return undefined;
+  const other = (b.machineBusyMs - a.machineBusyMs) - (b.ownMs - a.ownMs);
+  return Math.max(0, other / (b.wallMs - a.wallMs));
+}
