@@ -1,7 +1,8 @@
 /**
- * esrvid's own inference stage, timed: the same Upscaler (worker thread, ONNX Runtime session
- * options, pre-allocated transferred slots) the pipeline uses, fed synthetic frames. The time is
- * the session.run() the worker measures, so thread hand-over is not charged to ONNX Runtime.
+ * esrvid's own inference stage, timed: the same Upscaler (worker thread, ONNX Runtime session and
+ * its options, pre-allocated transferred slots) the pipeline uses on the CPU, fed synthetic
+ * frames. The time is the session.run() the worker measures, so thread hand-over is not charged
+ * to ONNX Runtime.
  */
 import { Upscaler, type BatchSlot } from '../infer/upscaler.js';
 import { syntheticFrames } from './frames.js';
@@ -13,7 +14,7 @@ export class OrtStage {
   private constructor(private readonly upscaler: Upscaler) {}
 
   static async open(modelPath: string, scale: number, threads: number): Promise<OrtStage> {
-    return new OrtStage(await Upscaler.start({ modelPath, scale, threads, executionProviders: ['cpu'] }));
+    return new OrtStage(await Upscaler.start({ modelPath, scale, threads }));
   }
 
   get loadMs(): number {

@@ -166,42 +166,21 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
     const { resolveModel } = await import('../models/resolve.js');
     const { pullReporter } = await import('../commands/models.js');
     const modelNames = [...new Set(cases.map((c) => c.model))];
+    // Every model is resolved (and pulled) first, so a mistyped name fails before any measuring.
+    const resolved = [];
     for (const name of modelNames) {
       const model = await resolveModel(name, { device: o.device, precision: o.precision, onPull: pullReporter(process.stderr) });
       // FLOPs and the reference's weights always come from the float32 graph.
       const fp32 = model.precision === 'fp32' ? model.path : (await resolveModel(name, { device: o.device, precision: 'fp32' })).path;
-      const graph = decodeModel(await readFile(fp32));
-      const flops = countFlops(graph);
-      const stage = await OrtStage.open(model.path, model.scale, o.threads);
-      const mr: ModelResult = { name, path: model.path, architecture: model.architecture, flops, loadMs: stage.loadMs };
-      result.models.push(mr);
-      o.log(`${name}: ${(flops.convFlopsPerInputPixel / 1e6).toFixed(2)} MFLOP per input pixel, ${flops.convCount} convolutions, ${(flops.parameterCount / 1e6).toFixed(2)} M parameters`);
-      let reference = torch;
-      if (torch) {
-        try {
-          const r = await loadReference(torch, name, graph, tmp, o.threads);
-          mr.torchArchitecture = r.architecture;
-          mr.parity = r.parity;
-          o.log(`  PyTorch ${r.architecture.type} matches: max |diff| ${r.parity.maxAbs.toExponential(1)}, ${(100 * r.parity.sameByte).toFixed(3)}% same 8-bit values`);
-          if (!r.parity.ok) {
-            notes.push(`${name}: PyTorch output differs from ONNX by ${r.parity.maxAbs.toExponential(2)} (> ${PARITY_TOLERANCE}); not compared`);
-            reference = undefined;
-          }
-        } catch (err) {
-          notes.push(`${name}: PyTorch reference failed: ${(err as Error).message.split('\n')[0]}`);
-          reference = undefined;
-        }
-      }
+      resolved.push({ model, fp32 });
+    }
+    for (const { model, fp32 } of resolved) {
       try {
-        for (const c of cases.filter((k) => k.model === name)) {
-          const r = await measureCase(c, stage, reference, flops, tmp, o);
-          result.cases.push(r);
-          result.loadAverages.push(loadavg()[0]!);
-          o.log(caseLine(r));
-        }
-      } finally {
-        await stage.close();
-        await reference?.release(name).catch(() => undefined);
+        await measureModel(model, fp32, cases.filter((k) => k.model === model.name), torch, tmp, o, result);
+      } catch (err) {
+        // One model failing (a worker crash, memory) still leaves the others' numbers.
+        notes.push(`${model.name}: measurement failed: ${(err as Error).message.split('\n')[0]}`);
+        o.log(`  ${model.name} failed: ${(err as Error).message.split('\n')[0]}`);
       }
     }
 
@@ -225,6 +204,51 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
  */
 export function bestPeak(peaks: readonly FmaPeak[]): number {
   return Math.max(...peaks.map((p) => Math.max(p.gflops512, p.gflops256, p.gflopsOneThread * p.threads)));
+}
+
+async function measureModel(
+  model: { name: string; path: string; scale: number; architecture: string },
+  fp32: string,
+  modelCases: BenchCase[],
+  torch: TorchReference | undefined,
+  tmp: string,
+  o: BenchOptions,
+  result: SuiteResult,
+): Promise<void> {
+  const { name } = model;
+  const graph = decodeModel(await readFile(fp32));
+  const flops = countFlops(graph);
+  const stage = await OrtStage.open(model.path, model.scale, o.threads);
+  const mr: ModelResult = { name, path: model.path, architecture: model.architecture, flops, loadMs: stage.loadMs };
+  result.models.push(mr);
+  o.log(`${name}: ${(flops.convFlopsPerInputPixel / 1e6).toFixed(2)} MFLOP per input pixel, ${flops.convCount} convolutions, ${(flops.parameterCount / 1e6).toFixed(2)} M parameters`);
+  let reference = torch;
+  if (torch) {
+    try {
+      const r = await loadReference(torch, name, graph, tmp, o.threads);
+      mr.torchArchitecture = r.architecture;
+      mr.parity = r.parity;
+      o.log(`  PyTorch ${r.architecture.type} matches: max |diff| ${r.parity.maxAbs.toExponential(1)}, ${(100 * r.parity.sameByte).toFixed(3)}% same 8-bit values`);
+      if (!r.parity.ok) {
+        result.notes.push(`${name}: PyTorch output differs from ONNX by ${r.parity.maxAbs.toExponential(2)} (> ${PARITY_TOLERANCE}); not compared`);
+        reference = undefined;
+      }
+    } catch (err) {
+      result.notes.push(`${name}: PyTorch reference failed: ${(err as Error).message.split('\n')[0]}`);
+      reference = undefined;
+    }
+  }
+  try {
+    for (const c of modelCases) {
+      const r = await measureCase(c, stage, reference, flops, tmp, o);
+      result.cases.push(r);
+      result.loadAverages.push(loadavg()[0]!);
+      o.log(caseLine(r));
+    }
+  } finally {
+    await stage.close();
+    await reference?.release(name).catch(() => undefined);
+  }
 }
 
 async function loadReference(torch: TorchReference, key: string, graph: OnnxGraph, tmp: string, threads: number) {
