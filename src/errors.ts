@@ -13,6 +13,7 @@ export const ExitCode = {
   output: 5,
   external: 6,
   network: 7,
+  device: 8,
   cancelled: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -64,6 +65,17 @@ export class OutputError extends EsrvidError {
 export class NetworkError extends EsrvidError {
   constructor(message: string, hint?: string, cause?: unknown) {
     super(message, { exitCode: ExitCode.network, hint, cause });
+  }
+}
+
+/**
+ * The asked-for device (--device cuda/webgpu) cannot run the model: a library, the driver or the
+ * GPU is missing (the message says which, the hint how to install it), or it ran out of memory
+ * even for the smallest tiles.
+ */
+export class DeviceError extends EsrvidError {
+  constructor(message: string, hint?: string, cause?: unknown) {
+    super(message, { exitCode: ExitCode.device, hint, cause });
   }
 }
 

@@ -1,12 +1,34 @@
 /** Messages between the pipeline and the inference worker thread. */
 
+/** An execution provider as ONNX Runtime takes it: a name, or a name with options. */
+export type ExecutionProvider = string | { readonly name: string; readonly [option: string]: unknown };
+
+/** Everything that goes into an ONNX Runtime session besides the model (src/infer/device.ts). */
+export interface SessionConfig {
+  executionProviders: ExecutionProvider[];
+  /** Intra-op threads; 0 = ONNX Runtime's default (all cores). */
+  threads: number;
+  preferredOutputLocation?: 'cpu' | 'cpu-pinned';
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /** Session configuration entries (`session.*`), as nested objects of strings. */
+  extra?: Record<string, unknown>;
+}
+
 export type WorkerRequest =
-  | { type: 'init'; modelPath: string; executionProviders: string[]; threads: number }
+  /** Can this configuration run at all? Runs the tiny probe model (src/infer/probe-model.ts). */
+  | { type: 'probe'; id: number; session: SessionConfig; precision: 'fp32' | 'fp16' }
+  | { type: 'init'; modelPath: string; session: SessionConfig }
   | { type: 'run'; id: number; batch: number; height: number; width: number; scale: number; input: ArrayBuffer; output: ArrayBuffer }
   | { type: 'close' };
 
 export type WorkerReply =
+  | { type: 'probed'; id: number; ok: boolean; message?: string; ms: number }
   | { type: 'ready'; loadMs: number; inputNames: string[]; outputNames: string[] }
-  | { type: 'done'; id: number; ms: number; input: ArrayBuffer; output: ArrayBuffer }
+  /**
+   * `copied`: ONNX Runtime did not write into the pre-allocated output (some session options
+   * make the binding ignore it), so the worker copied its result there.
+   */
+  | { type: 'done'; id: number; ms: number; input: ArrayBuffer; output: ArrayBuffer; copied?: boolean }
+  /** A failed run hands its buffers back, so the caller can retry with them. */
   | { type: 'error'; id: number | undefined; message: string; input?: ArrayBuffer; output?: ArrayBuffer }
   | { type: 'closed' };
