@@ -9,6 +9,8 @@ export interface StartEvent {
   model: string;
   modelReason?: string;
   device: string;
+  /** With --device auto: which devices were skipped and why. */
+  deviceReason?: string;
   precision: string;
   batch: number;
   tile: number;

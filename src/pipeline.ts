@@ -23,14 +23,19 @@ import { SegmentWriter } from './encode/segment-writer.js';
 import { createWorkDir, fingerprint, inspectWorkDir, workDirFor, writeConcatList, type JobIdentity } from './encode/work-dir.js';
 import { planRange, rangeFrameTimes } from './decode/range.js';
 import { fixMp4LastFrame } from './encode/mp4-duration-fix.js';
-import { CancelledError, EsrvidError, ExternalProcessError, InputError, OutputError, UsageError } from './errors.js';
+import { CancelledError, DeviceError, EsrvidError, ExternalProcessError, InputError, OutputError, UsageError } from './errors.js';
 import type { PipelineEvent } from './events.js';
 import { findFfmpeg } from './ffmpeg/binaries.js';
 import { planColour } from './ffmpeg/colour.js';
 import { probe, type MediaInfo } from './ffmpeg/probe.js';
-import { autoTileSize, bytesPerInputPixel, copyWindow, placeCore, planTiles } from './infer/tiling.js';
-import { Upscaler, type BatchSlot } from './infer/upscaler.js';
+import { autoBatch, gpuBytesPerPixel, gpuMemoryBudget } from './infer/batch-plan.js';
+import { defaultPrecision, isGpu, type DeviceRequest } from './infer/device.js';
+import { queryGpus } from './infer/gpus.js';
+import { describePlan, nextPlan, type InferencePlan } from './infer/oom.js';
+import { autoTileSize, bytesPerInputPixel, copyWindow, placeCore, planTiles, type TilePlan } from './infer/tiling.js';
+import { InferenceError, Upscaler, type BatchSlot } from './infer/upscaler.js';
 import { FramePool } from './decode/frame-pool.js';
+import type { Precision } from './models/onnx/graph-builder.js';
 import type { PullEvent } from './models/pull.js';
 import { resolveModel } from './models/resolve.js';
 
@@ -58,7 +63,13 @@ export interface UpscaleOptions {
   resume?: boolean;
   /** Discard an unfinished job for this output and start over. */
   restart?: boolean;
-  device?: 'cpu';
+  /** Where the network runs (default 'auto': CUDA, then WebGPU, then the CPU). */
+  device?: DeviceRequest;
+  /** CUDA device index, counted as CUDA does (default 0). */
+  gpu?: number;
+  /** Model precision (default: fp16 on a GPU, fp32 on the CPU). */
+  precision?: Precision;
+  /** Frames per inference call (default: 1 on the CPU; on CUDA, as many as free GPU memory holds, up to 8). */
   batch?: number;
   threads?: number;
   codec?: string;
@@ -73,6 +84,8 @@ export interface UpscaleOptions {
   onPull?: (e: PullEvent) => void;
   /** How often progress events are emitted, ms. */
   progressIntervalMs?: number;
+  /** @internal A worker module speaking src/infer/worker-protocol.ts in place of ONNX Runtime (tests). */
+  inferenceWorker?: URL;
 }
 
 export interface UpscaleResult {
@@ -141,12 +154,44 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   const tools = await findFfmpeg({ ffmpeg: o.ffmpegPath, ffprobe: o.ffprobePath });
   const info = await probe(tools.ffprobe, o.input);
   checkOutputPath(o.input, o.output, !!o.overwrite);
-  const v = info.video;
   const range = await planRange(o, info, tools.ffprobe);
   if (o.resume && o.restart) throw new UsageError('give --resume or --restart, not both');
+  if (o.gpu !== undefined) await checkGpuIndex(o.device ?? 'auto', o.gpu);
 
-  const device = o.device ?? 'cpu';
-  const model = await resolveModel(o.model ?? 'auto', { device, precision: 'fp32', onPull: o.onPull });
+  // The device comes first: the default model and precision depend on it.
+  const upscaler = await Upscaler.open({ device: o.device ?? 'auto', gpu: o.gpu, threads: o.threads, precision: o.precision, workerUrl: o.inferenceWorker });
+  try {
+    return await runJob(o, { started, emit, container, tools, info, range }, upscaler);
+  } finally {
+    await upscaler.close();
+  }
+}
+
+/** `--gpu N` must name a GPU CUDA can see (when nvidia-smi can tell). */
+async function checkGpuIndex(device: DeviceRequest, gpu: number): Promise<void> {
+  if (device === 'cpu' || device === 'webgpu') {
+    throw new UsageError(`--gpu selects a CUDA GPU; it has no meaning with --device ${device}`, 'use --device cuda (or auto) with --gpu');
+  }
+  const { gpus } = await queryGpus();
+  if (gpus.length > 0 && gpu >= gpus.length) {
+    throw new UsageError(`--gpu ${gpu}: CUDA sees ${gpus.length} GPU(s): ${gpus.map((g, i) => `${i} ${g.name}`).join(', ')}`, `use --gpu 0${gpus.length > 1 ? ` to ${gpus.length - 1}` : ''}`);
+  }
+}
+
+interface JobContext {
+  started: number;
+  emit: (e: PipelineEvent) => void;
+  container: ReturnType<typeof containerFor>;
+  tools: Awaited<ReturnType<typeof findFfmpeg>>;
+  info: MediaInfo;
+  range: Awaited<ReturnType<typeof planRange>>;
+}
+
+async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): Promise<UpscaleResult> {
+  const { started, emit, container, tools, info, range } = ctx;
+  const v = info.video;
+  const device = upscaler.device;
+  const model = await resolveModel(o.model ?? 'auto', { device, precision: o.precision ?? defaultPrecision(device), onPull: o.onPull });
   const scale = o.scale ?? model.scale;
   const codec = o.codec ?? defaultCodec(container);
   const pixFmt = o.pixFmt ?? (v.bitDepth > 8 ? 'yuv420p10le' : 'yuv420p');
@@ -167,10 +212,21 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
 
   const colour = planColour(v);
   const carry = planStreams(container, info.streams.filter((s) => s.index !== v.index && !s.attachedPic));
-  const batch = o.batch ?? 1;
   const tilePad = o.tilePad ?? 16;
-  const bytesPerPixel = bytesPerInputPixel(model.architecture);
-  const budget = o.memoryBudget ?? Math.min(totalmem() * 0.25, 8 * 2 ** 30);
+  // Memory per input pixel and what inference may use: RAM on the CPU; on CUDA, the GPU's free
+  // memory as nvidia-smi reports it (fp16 halves the need). Without a figure (WebGPU, no
+  // nvidia-smi) the RAM rule stands and the out-of-memory back-off covers the rest.
+  let bytesPerPixel = bytesPerInputPixel(model.architecture);
+  let budget = o.memoryBudget ?? Math.min(totalmem() * 0.25, 8 * 2 ** 30);
+  let batch = o.batch ?? 1;
+  if (device === 'cuda') {
+    const free = (await queryGpus()).gpus[o.gpu ?? 0]?.memoryFreeBytes;
+    if (free !== undefined && Number.isFinite(free)) {
+      bytesPerPixel = gpuBytesPerPixel(bytesPerPixel, model.precision);
+      budget = o.memoryBudget ?? gpuMemoryBudget(free, (await stat(model.path)).size);
+      batch = o.batch ?? autoBatch(inW, inH, bytesPerPixel, budget);
+    }
+  }
   const tile = o.tile === undefined || o.tile === 'auto' ? autoTileSize(inW, inH, batch, tilePad, bytesPerPixel, budget) : o.tile;
   const tilePlan = tile > 0 && (inW > tile || inH > tile) ? planTiles(inW, inH, tile, tilePad) : undefined;
   const fps = v.avgFrameRate || v.rFrameRate;
@@ -198,6 +254,8 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
       model: model.name, modelFile: model.path, scale, outW, outH, codec, crf: o.crf ?? null, preset: o.preset ?? 'medium', pixFmt,
       tile: tilePlan ? tile : 0, tilePad, start: o.start ?? null, end: o.end ?? null, frames: o.frames ?? null, segmentFrames,
       rotateFrames: quarterTurn, ffmpeg: tools.ffmpeg.version,
+      // GPUs compute slightly different pixels; CPU jobs keep the identity they had before GPUs.
+      ...(device !== 'cpu' ? { device } : {}),
     },
   };
   await removeStaleTemporaries(outAbs);
@@ -225,10 +283,10 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
 
   emit({
     type: 'start', input: o.input, output: o.output, inputSize: [inW, inH], outputSize: [outW, outH],
-    model: model.name, modelReason: model.reason, device, precision: model.precision, batch, tile: tilePlan ? tile : 0, totalFrames, fps,
+    model: model.name, modelReason: model.reason, device, deviceReason: upscaler.selection.reason, precision: model.precision, batch, tile: tilePlan ? tile : 0, totalFrames, fps,
   });
   if (tilePlan && (o.tile === undefined || o.tile === 'auto')) {
-    emit({ type: 'warning', message: `frames of ${inW}x${inH} need about ${(inW * inH * bytesPerPixel / 2 ** 30).toFixed(1)} GiB with ${model.name}: upscaling in ${tilePlan.tiles.length} tiles of ${tile} px (--tile to choose)` });
+    emit({ type: 'warning', message: `frames of ${inW}x${inH} need about ${(inW * inH * bytesPerPixel / 2 ** 30).toFixed(1)} GiB with ${model.name}${isGpu(device) ? ` on ${device}` : ''}: upscaling in ${tilePlan.tiles.length} tiles of ${tile} px (--tile to choose)` });
   }
   if (colour.assumed && !/^(rgb|bgr|gbr|argb|abgr|rgba|bgra)/.test(v.pixFmt)) emit({ type: 'warning', message: `the source declares no colour matrix: assuming ${colour.tags.colorspace} (as players do for ${v.height >= 720 ? 'HD' : 'SD'})` });
   if (v.bitDepth > 8) {
@@ -252,7 +310,6 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     ffmpeg: tools.ffmpeg, input: o.input, streamIndex: v.index, width: inW, height: inH, colour,
     noAutorotate: keepRotationTag, poolSize: batch * 2 + 2, signal, startSeconds: seekSeconds,
   });
-  let upscaler: Upscaler | undefined;
   const stage = { decode: 0, infer: 0, encode: 0 };
   let framesOut = resumedFrames;
   let completed = false;
@@ -289,14 +346,38 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   };
 
   try {
-    upscaler = await Upscaler.start({ modelPath: model.path, scale: model.scale, threads: o.threads });
+    await upscaler.load(model.path, model.scale);
+    // Allocated once. After running out of memory the plan only shrinks (fewer frames, smaller
+    // tiles), so these slots still hold any batch of any later plan: a retry allocates nothing.
     for (let i = 0; i < slotsCount; i++) {
       freeSlots.push(tilePlan ? upscaler.allocateSlot(batch, tilePlan.windowW, tilePlan.windowH) : upscaler.allocateSlot(batch, inW, inH));
     }
-    // Tiled frames are stitched into these before encoding (two: one filling, one being written).
-    const outFrames = new FramePool(tilePlan ? frameW * frameH * 3 : 1, tilePlan ? slotsCount : 0);
-    const ups = upscaler;
     const frameOutBytes = frameW * frameH * 3;
+    // Tiled frames are stitched into these before encoding (two: one filling, one being written);
+    // made when tiling starts, which the out-of-memory back-off may do mid-job.
+    let outFrames: FramePool | undefined;
+    const ups = upscaler;
+    let plan: InferencePlan = { batch, tile: tilePlan ? tile : 0 };
+    let tiles: TilePlan | undefined = tilePlan;
+
+    /**
+     * After an inference call failed: out of memory hands its slot back and moves to the next
+     * smaller plan (src/infer/oom.ts), for the caller to run the same frames again; anything else,
+     * or nothing smaller left, fails the job.
+     */
+    const backOff = (err: unknown): void => {
+      if (!(err instanceof InferenceError) || !err.outOfMemory) throw err;
+      if (err.slot) giveSlot(err.slot);
+      const next = nextPlan(plan, inW, inH);
+      const what = isGpu(device) ? `${device} ran out of memory` : 'inference ran out of memory';
+      if (!next) {
+        throw new DeviceError(`${what} even at ${describePlan(plan)} (${err.message.replace(/^inference failed: /, '').split('\n')[0]})`,
+          isGpu(device) ? 'free GPU memory (nvidia-smi shows who holds it), or use --device cpu' : 'free some memory or use a smaller --tile');
+      }
+      emit({ type: 'warning', message: `${what} at ${describePlan(plan)}: running the same frames again at ${describePlan(next)}` });
+      plan = next;
+      tiles = plan.tile > 0 ? planTiles(inW, inH, plan.tile, tilePad) : undefined;
+    };
     let encodeError: unknown;
 
     /** Hands upscaled frames to the encoder stage (in order); `done` runs once they are written. */
@@ -321,38 +402,70 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
       });
     };
 
-    const runBatch = async (frames: DecodedFrame[]) => {
+    /** Frames in order under the current plan: batches of plan.batch, or each frame in tiles. */
+    const runFrames = async (frames: DecodedFrame[]) => {
+      for (let i = 0; i < frames.length;) {
+        if (tiles) await runTiled(frames[i++]!);
+        else {
+          const group = frames.slice(i, i + plan.batch);
+          i += group.length;
+          await runBatch(group);
+        }
+      }
+    };
+
+    const runBatch = async (frames: DecodedFrame[]): Promise<void> => {
       const slot = await takeSlot();
       const input = new Uint8Array(slot.input);
-      frames.forEach((f, i) => {
-        input.set(f.data, i * f.data.byteLength);
-        decoder.pool.release(f.data); // copied: the decoder may reuse it now
-      });
-      const { slot: back, ms } = await ups.run(slot, frames.length, inW, inH);
+      frames.forEach((f, i) => input.set(f.data, i * f.data.byteLength));
+      let result: { slot: BatchSlot; ms: number };
+      try {
+        result = await ups.run(slot, frames.length, inW, inH);
+      } catch (err) {
+        backOff(err);
+        await runFrames(frames); // the decoded frames are still held: nothing is lost
+        return;
+      }
+      // Held until inference succeeded, so a retry has them; the decoder may reuse them now.
+      for (const f of frames) decoder.pool.release(f.data);
+      const { slot: back, ms } = result;
       stage.infer += ms;
       const views = frames.map((_, i) => new Uint8Array(back.output, i * frameOutBytes, frameOutBytes));
       await queueEncode(views, frames.map((f) => f.ptsUs - range.shiftUs), () => giveSlot(back));
     };
 
-    /** One frame through the tiles, `batch` windows per inference call, stitched in an output frame. */
+    /** One frame through the tiles, plan.batch windows per inference call, stitched in an output frame. */
     const runTiled = async (frame: DecodedFrame) => {
-      const plan = tilePlan!;
-      const out = await outFrames.acquire(signal);
+      const pool = (outFrames ??= new FramePool(frameOutBytes, slotsCount));
+      const out = await pool.acquire(signal);
       if (!out) return;
-      const winOut = plan.windowW * plan.windowH * 3 * model.scale * model.scale;
-      for (let i = 0; i < plan.tiles.length; i += batch) {
-        const group = plan.tiles.slice(i, i + batch);
-        const slot = await takeSlot();
-        const input = new Uint8Array(slot.input);
-        group.forEach((t, k) => copyWindow(frame.data, plan, t, input, k * plan.windowW * plan.windowH * 3));
-        const { slot: back, ms } = await ups.run(slot, group.length, plan.windowW, plan.windowH);
-        stage.infer += ms;
-        const res = new Uint8Array(back.output);
-        group.forEach((t, k) => placeCore(res, k * winOut, plan, t, model.scale, out));
-        giveSlot(back);
+      // Out of memory part-way: the whole frame again under the smaller plan (its tiles cover
+      // every pixel of `out`, so nothing of the failed attempt survives).
+      for (;;) {
+        try {
+          await tileFrame(frame, tiles!, plan.batch, out);
+          break;
+        } catch (err) {
+          backOff(err);
+        }
       }
       decoder.pool.release(frame.data);
-      await queueEncode([out], [frame.ptsUs - range.shiftUs], () => outFrames.release(out));
+      await queueEncode([out], [frame.ptsUs - range.shiftUs], () => pool.release(out));
+    };
+
+    const tileFrame = async (frame: DecodedFrame, tp: TilePlan, perCall: number, out: Buffer) => {
+      const winOut = tp.windowW * tp.windowH * 3 * model.scale * model.scale;
+      for (let i = 0; i < tp.tiles.length; i += perCall) {
+        const group = tp.tiles.slice(i, i + perCall);
+        const slot = await takeSlot();
+        const input = new Uint8Array(slot.input);
+        group.forEach((t, k) => copyWindow(frame.data, tp, t, input, k * tp.windowW * tp.windowH * 3));
+        const { slot: back, ms } = await ups.run(slot, group.length, tp.windowW, tp.windowH);
+        stage.infer += ms;
+        const res = new Uint8Array(back.output);
+        group.forEach((t, k) => placeCore(res, k * winOut, tp, t, model.scale, out));
+        giveSlot(back);
+      }
     };
 
     // Decoding runs ahead on its own, bounded by the frame pool, so the next batch is ready
@@ -397,18 +510,18 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
       const next = await decoded.next();
       stage.decode += performance.now() - t;
       if (next.done || signal.aborted) break;
-      if (tilePlan) {
+      if (tiles) {
         await runTiled(next.value);
         continue;
       }
       pending.push(next.value);
-      if (pending.length === batch) {
+      if (pending.length >= plan.batch) {
         const b = pending;
         pending = [];
         await runBatch(b);
       }
     }
-    if (pending.length && !signal.aborted) await runBatch(pending);
+    if (pending.length && !signal.aborted) await runFrames(pending);
     await decoding;
     await encodeQueue.onIdle();
     if (encodeError) throw encodeError;
@@ -495,7 +608,7 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     o.signal?.removeEventListener('abort', onOuterAbort);
     encodeQueue.clear();
     await writer.abort();
-    await upscaler?.close();
+    await upscaler.close();
     await rm(tmp, { force: true });
     // Nothing finished is nothing to resume: leave no work directory behind.
     if (!completed && resumed.length + writer.written.length === 0) await rm(workDir, { recursive: true, force: true });
