@@ -232,9 +232,9 @@ const unique = (xs: readonly (string | undefined)[]) => [...new Set(xs.filter((x
 function installHint(missing: LibraryFound[], install: string): string {
   const dirs = unique(missing.map((l) => l.offPath));
   if (dirs.length > 0 && missing.every((l) => l.offPath)) {
-    return `they are in ${list(dirs)}, which the library loader does not search: export LD_LIBRARY_PATH=${dirs.join(':')}\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}`;
+    return `${missing.length > 1 ? 'they are' : 'it is'} in ${list(dirs)}, which the library loader does not search: export LD_LIBRARY_PATH=${dirs.join(':')}\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}`;
   }
-  return `${install}, and add the folder holding them to LD_LIBRARY_PATH`;
+  return `${install}, and add the folder holding ${missing.length > 1 ? 'them' : 'it'} to LD_LIBRARY_PATH`;
 }
 
 export interface CudaCheckOptions {
@@ -292,7 +292,7 @@ export async function checkCuda(o: CudaCheckOptions = {}): Promise<CudaCheck> {
     const names = runtime.map((l) => l.name);
     problems.push({
       kind: 'runtime',
-      message: `the CUDA 13 libraries ${list(names)} are not found`,
+      message: names.length > 1 ? `the CUDA 13 libraries ${list(names)} are not found` : `the CUDA 13 library ${names[0]} is not found`,
       hint: installHint(runtime, `install them: pip install ${unique(names.map((n) => PIP.get(n))).join(' ') || 'the CUDA 13 toolkit'} (CUDA 13 wheels, as a PyTorch cu130 install has), or NVIDIA's apt packages ${unique(names.map((n) => APT.get(n))).join(' ') || 'for CUDA 13'}`),
       short: `CUDA 13 libraries not found (${list(names)})`,
     });

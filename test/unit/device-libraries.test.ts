@@ -109,7 +109,7 @@ describe('what --device cuda lacks', () => {
       ['libcudart.so.13', 'runtime', true], ['libcublas.so.13', 'runtime', false], ['libcuda.so.1', 'driver', false], ['libcudnn.so.9', 'cudnn', false],
     ]);
     expect(c.problems.map((p) => p.kind)).toEqual(['runtime', 'cudnn', 'driver']);
-    expect(c.problems[0]!.message).toBe('the CUDA 13 libraries libcublas.so.13 are not found');
+    expect(c.problems[0]!.message).toBe('the CUDA 13 library libcublas.so.13 is not found');
     expect(c.problems[0]!.hint).toContain('pip install nvidia-cublas (CUDA 13 wheels');
   });
 
