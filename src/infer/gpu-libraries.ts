@@ -293,7 +293,7 @@ export async function checkCuda(o: CudaCheckOptions = {}): Promise<CudaCheck> {
     problems.push({
       kind: 'runtime',
       message: names.length > 1 ? `the CUDA 13 libraries ${list(names)} are not found` : `the CUDA 13 library ${names[0]} is not found`,
-      hint: installHint(runtime, `install them: pip install ${unique(names.map((n) => PIP.get(n))).join(' ') || 'the CUDA 13 toolkit'} (CUDA 13 wheels, as a PyTorch cu130 install has), or NVIDIA's apt packages ${unique(names.map((n) => APT.get(n))).join(' ') || 'for CUDA 13'}`),
+      hint: installHint(runtime, `install ${names.length > 1 ? 'them' : 'it'}: pip install ${unique(names.map((n) => PIP.get(n))).join(' ') || 'the CUDA 13 toolkit'} (CUDA 13 wheels, as a PyTorch cu130 install has), or NVIDIA's apt packages ${unique(names.map((n) => APT.get(n))).join(' ') || 'for CUDA 13'}`),
       short: `CUDA 13 libraries not found (${list(names)})`,
     });
   }
@@ -362,20 +362,21 @@ export function checkVulkan(o: { env?: NodeJS.ProcessEnv; search?: LibrarySearch
   });
   const gpuDevices = [...renderDevices(o.devDir), ...nvidiaDevices(o.devDir)];
   const problems: Problem<'vulkan' | 'gpu'>[] = [];
-  if (!loader) {
-    problems.push({
-      kind: 'vulkan',
-      message: 'WebGPU runs on Vulkan, and no Vulkan loader (libvulkan.so.1) is installed',
-      hint: 'install your GPU\'s Vulkan driver (the NVIDIA driver includes one; Mesa: apt install libvulkan1 mesa-vulkan-drivers)',
-      short: 'no Vulkan loader (libvulkan.so.1)',
-    });
-  }
+  // No GPU at all first: it is the more basic lack.
   if (gpuDevices.length === 0) {
     problems.push({
       kind: 'gpu',
       message: 'no GPU device is visible (no /dev/dri/renderD* or /dev/nvidia*)',
       hint: 'WebGPU needs a GPU; use --device cpu',
       short: 'no GPU device (/dev/dri/renderD*, /dev/nvidia*)',
+    });
+  }
+  if (!loader) {
+    problems.push({
+      kind: 'vulkan',
+      message: 'WebGPU runs on Vulkan, and no Vulkan loader (libvulkan.so.1) is installed',
+      hint: 'install your GPU\'s Vulkan driver (the NVIDIA driver includes one; Mesa: apt install libvulkan1 mesa-vulkan-drivers)',
+      short: 'no Vulkan loader (libvulkan.so.1)',
     });
   }
   return { loader, drivers, gpuDevices, problems };

@@ -158,8 +158,8 @@ describe('what WebGPU lacks', () => {
   it('a Vulkan loader and a GPU device node', () => {
     const m = machine();
     const none = checkVulkan({ env: {}, search: m.search, devDir: m.dirs.dev });
-    expect(none.problems.map((p) => p.kind)).toEqual(['vulkan', 'gpu']);
-    expect(none.problems[0]!.message).toBe('WebGPU runs on Vulkan, and no Vulkan loader (libvulkan.so.1) is installed');
+    expect(none.problems.map((p) => p.kind)).toEqual(['gpu', 'vulkan']);
+    expect(none.problems[1]!.message).toBe('WebGPU runs on Vulkan, and no Vulkan loader (libvulkan.so.1) is installed');
     m.lib(m.dirs.libs, 'libvulkan.so.1');
     mkdirSync(join(m.dirs.dev, 'dri'));
     writeFileSync(join(m.dirs.dev, 'dri', 'renderD128'), '');
