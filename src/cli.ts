@@ -87,7 +87,10 @@ export function buildProgram(): Command {
     .option('--end <time>', 'upscale up to this time (excluded)', (v: string) => parseTimecode(v, '--end'))
     .option('--frames <a:b>', 'upscale frames a to b-1 (counted from 0; "a:" to the end)', parseFrameRange)
     .option('-m, --model <name|file.onnx>', 'registry model, "auto", or an esrvid .onnx file', 'auto')
-    .option('-b, --batch <n>', 'frames per inference call', numberIn('--batch', 1, 64, true))
+    .option('-b, --batch <n>', 'frames per inference call (default: 1 on the CPU; on a GPU, as many as its free memory holds, up to 8)', numberIn('--batch', 1, 64, true))
+    .addOption(new Option('--device <name>', 'where the network runs; auto tries cuda, then webgpu, then the CPU').choices(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'))
+    .option('--gpu <index>', 'which CUDA GPU, counted from 0 (esrvid doctor lists them)', numberIn('--gpu', 0, 63, true))
+    .addOption(new Option('--precision <p>', 'model precision (default: fp16 on a GPU, fp32 on the CPU)').choices(['fp32', 'fp16']))
     .option('--tile <n|auto>', 'tile size in input pixels for frames too large for memory; 0 never tiles', (v: string) => (v === 'auto' ? 'auto' : numberIn('--tile', 0, 65536, true)(v)), 'auto')
     .option('--tile-pad <n>', 'context pixels around each tile', numberIn('--tile-pad', 0, 256, true), 16)
     .option('--threads <n>', 'inference threads (default: all cores)', numberIn('--threads', 1, 256, true))
@@ -147,7 +150,28 @@ export function buildProgram(): Command {
   registerBench(program);
   // `esrvid preview` (src/commands/preview.ts): images or a short clip of chosen frames.
   registerPreview(program);
+  scopeOptions(program, ['models']);
   return program;
+}
+
+/** The program's flags that apply to every subcommand, wherever they are written. */
+const GLOBAL_FLAGS = new Set(['-q', '--quiet', '--debug', '--json']);
+
+/**
+ * Commander reads a program's options anywhere on the line, so the upscale options --precision,
+ * --device, -m... would be taken from `models path --precision fp16` and the like. For these
+ * subcommands the program parses what comes before the subcommand's name and the global flags
+ * (as bench and preview do for themselves).
+ */
+function scopeOptions(program: Command, names: readonly string[]): void {
+  const parse = program.parseOptions.bind(program);
+  program.parseOptions = (args: string[]) => {
+    const at = args.findIndex((a) => !a.startsWith('-'));
+    if (at < 0 || !names.includes(args[at]!)) return parse(args);
+    const rest = args.slice(at + 1);
+    const before = parse([...args.slice(0, at), ...rest.filter((a) => GLOBAL_FLAGS.has(a))]);
+    return { operands: [...before.operands, args[at]!], unknown: [...before.unknown, ...rest.filter((a) => !GLOBAL_FLAGS.has(a))] };
+  };
 }
 
 const program = buildProgram();

@@ -16,6 +16,9 @@ export interface UpscaleCliOptions {
   frames?: [number, number | undefined];
   model: string;
   batch?: number;
+  device?: 'auto' | 'cpu' | 'cuda' | 'webgpu';
+  gpu?: number;
+  precision?: 'fp32' | 'fp16';
   tile?: number | 'auto';
   tilePad?: number;
   segmentSeconds?: number;
@@ -49,6 +52,7 @@ export function plainReporter(stream: NodeJS.WritableStream, everyMs = 2000, now
     switch (e.type) {
       case 'start':
         stream.write(`esrvid: ${e.input} ${e.inputSize.join('x')} -> ${e.output} ${e.outputSize.join('x')}, model ${e.model} on ${e.device}${e.modelReason ? ` (${e.modelReason})` : ''}\n`);
+        if (e.deviceReason) stream.write(`esrvid: device ${e.device}, ${e.precision}, batch ${e.batch}: ${e.deviceReason}\n`);
         break;
       case 'warning':
         stream.write(`esrvid: warning: ${e.message}\n`);
@@ -115,7 +119,7 @@ export async function runUpscale(input: string, output: string, o: UpscaleCliOpt
     }
   };
   const opts: UpscaleOptions = {
-    input, output, scale: o.scale, start: o.start, end: o.end, frames: o.frames, model: o.model, batch: o.batch, tile: o.tile, tilePad: o.tilePad, segmentSeconds: o.segmentSeconds, resume: o.resume, restart: o.restart, threads: o.threads, codec: o.codec, crf: o.crf,
+    input, output, scale: o.scale, start: o.start, end: o.end, frames: o.frames, model: o.model, batch: o.batch, device: o.device, gpu: o.gpu, precision: o.precision, tile: o.tile, tilePad: o.tilePad, segmentSeconds: o.segmentSeconds, resume: o.resume, restart: o.restart, threads: o.threads, codec: o.codec, crf: o.crf,
     preset: o.preset, pixFmt: o.pixFmt, overwrite: !!o.yes, ffmpegPath: o.ffmpeg, ffprobePath: o.ffprobe,
     signal: controller.signal, onEvent, onPull: pullReporter(process.stderr, !!o.quiet || !!o.json),
   };
