@@ -11,6 +11,7 @@ import { runUpscale } from './commands/upscale.js';
 import { registerBench } from './commands/bench.js';
 import { UsageError } from './errors.js';
 import { registerPreview } from './commands/preview.js';
+import { registerGpu } from './commands/gpu.js';
 
 /** Commander parser for numbers with a range, failing with one usage line. */
 function numberIn(name: string, min: number, max: number, integer = false) {
@@ -150,7 +151,9 @@ export function buildProgram(): Command {
   registerBench(program);
   // `esrvid preview` (src/commands/preview.ts): images or a short clip of chosen frames.
   registerPreview(program);
-  scopeOptions(program, ['models']);
+  // `esrvid gpu install|remove` (src/commands/gpu.ts): ONNX Runtime's CUDA provider from npm.
+  registerGpu(program);
+  scopeOptions(program, ['models', 'gpu']);
   return program;
 }
 
