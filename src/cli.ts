@@ -11,6 +11,7 @@ import { runUpscale } from './commands/upscale.js';
 import { registerBench } from './commands/bench.js';
 import { UsageError } from './errors.js';
 import { registerPreview } from './commands/preview.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerGpu } from './commands/gpu.js';
 
 /** Commander parser for numbers with a range, failing with one usage line. */
@@ -151,9 +152,10 @@ export function buildProgram(): Command {
   registerBench(program);
   // `esrvid preview` (src/commands/preview.ts): images or a short clip of chosen frames.
   registerPreview(program);
-  // `esrvid gpu install|remove` (src/commands/gpu.ts): ONNX Runtime's CUDA provider from npm.
+  // `esrvid doctor` and `esrvid gpu install|remove` (src/commands/doctor.ts, gpu.ts): the GPU set-up.
+  registerDoctor(program);
   registerGpu(program);
-  scopeOptions(program, ['models', 'gpu']);
+  scopeOptions(program, ['models', 'doctor', 'gpu']);
   return program;
 }
 
