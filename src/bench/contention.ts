@@ -1,7 +1,7 @@
 /**
  * How much of the machine other work took while a case ran: CPU time the whole machine spent
- * busy (/proc/stat) minus what this process (ONNX Runtime's threads included) and the PyTorch
- * reference spent, per second of wall time. 0 means the cores were ours; 1 means one core's
+ * busy (/proc/stat) minus what this process (ONNX Runtime's threads included), the PyTorch
+ * reference and finished end-to-end runs spent, per second of wall time. 0 means the cores were ours; 1 means one core's
  * worth of other work on average. Linux only; undefined elsewhere.
  */
 import { readFileSync } from 'node:fs';
@@ -32,11 +32,21 @@ export function processCpuMs(pidStat: string): number {
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
 }
 
-export function snapshot(childPids: readonly number[] = []): CpuSnapshot | undefined {
+/** cutime + cstime: CPU time of the children a process has waited for (and theirs, recursively). */
+export function reapedChildrenCpuMs(pidStat: string): number {
+  const fields = pidStat.slice(pidStat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) * TICK_MS;
+}
+
+/**
+ * `livePids`: children still running (the PyTorch reference); finished children (an end-to-end
+ * run and its FFmpeg processes) are counted through this process's reaped-children time.
+ */
+export function snapshot(livePids: readonly number[] = []): CpuSnapshot | undefined {
   try {
     const own = process.cpuUsage();
-    let ownMs = (own.user + own.system) / 1000;
-    for (const pid of childPids) ownMs += processCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    let ownMs = (own.user + own.system) / 1000 + reapedChildrenCpuMs(readFileSync('/proc/self/stat', 'utf8'));
+    for (const pid of livePids) ownMs += processCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     return { wallMs: performance.now(), machineBusyMs: machineBusyMs(readFileSync('/proc/stat', 'utf8')), ownMs };
   } catch {
     return undefined;

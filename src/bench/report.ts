@@ -1,7 +1,7 @@
 /** The benchmark's output: a terminal table, and BENCHMARKS.md (machine, date, versions, method). */
 import { formatBytes, renderTable } from '../commands/format.js';
 import { median } from './stats.js';
-import { PARITY_TOLERANCE, type CaseResult, type SuiteResult } from './suite.js';
+import { PARITY_TOLERANCE, QUIET_LOAD, type CaseResult, type SuiteResult } from './suite.js';
 
 const f2 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(2));
 const f0 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(0));
@@ -114,7 +114,8 @@ export function renderMarkdown(r: SuiteResult): string {
     push(markdownTable(['measure', 'value'], [
       ['end-to-end frames/s (median)', f2(e.endToEndFps)],
       ['inference-only frames/s, same frame size (median)', f2(e.inferOnlyFps)],
-      ['pipeline efficiency (median of per-pair ratios)', `${(100 * e.efficiency).toFixed(0)}%`],
+      [`pipeline efficiency (median of per-pair ratios${e.efficiencyPairs === 'quiet' ? `, quiet pairs: other load <= ${QUIET_LOAD}` : ''})`, `${(100 * e.efficiency).toFixed(0)}%`],
+      ['other load per pair (cores)', e.pairOtherLoad.map((l) => (l === undefined ? '-' : l.toFixed(1))).join(', ')],
       ['inference frames/s inside the pipeline (frames / stageMs.infer)', f2(e.inPipelineInferFps)],
       ['share of the elapsed time the inference stage was busy (stageMs.infer / elapsedMs)', `${(100 * e.inferBusyShare).toFixed(0)}%`],
       ['whole command, Node start-up included (median)', `${(median(e.runs.map((x) => x.wallMs)) / 1000).toFixed(1)} s`],

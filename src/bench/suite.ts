@@ -51,6 +51,9 @@ export interface BenchOptions {
   log: (line: string) => void;
 }
 
+/** Other work (cores) below which a measurement counts as taken on a quiet machine. */
+export const QUIET_LOAD = 0.3;
+
 /** Largest |difference| of the network outputs (0..1 range) accepted as "the same network". */
 export const PARITY_TOLERANCE = 1e-3;
 
@@ -89,8 +92,14 @@ export interface EndToEndResult {
   inferOnlyMs: number[][];
   endToEndFps: number;
   inferOnlyFps: number;
-  /** Median over pairs of end-to-end fps / inference-only fps. */
+  /** Cores' worth of other work during each pair (end-to-end run + inference block). */
+  pairOtherLoad: (number | undefined)[];
+  /**
+   * Median over pairs of end-to-end fps / inference-only fps, over the quiet pairs (other load
+   * <= QUIET_LOAD) when there are any: other work hitting one half of a pair skews its ratio.
+   */
   efficiency: number;
+  efficiencyPairs: 'quiet' | 'all';
   /** Frames / (the pipeline's own inference time): inference inside the running pipeline. */
   inPipelineInferFps: number;
   /** The pipeline's inference time / its elapsed time: how busy the slowest stage kept. */
@@ -364,8 +373,10 @@ async function measureEndToEnd(o: BenchOptions, notes: string[]): Promise<EndToE
   let stage: OrtStage | undefined;
   const runs: EndToEndRun[] = [];
   const inferOnlyMs: number[][] = [];
+  const pairOtherLoad: (number | undefined)[] = [];
   try {
     for (let i = 0; i < o.endToEndRuns; i++) {
+      const before = snapshot();
       let run: EndToEndRun;
       try {
         run = await runEndToEnd(o.clip, o.endToEndModel, o.threads);
@@ -383,16 +394,21 @@ async function measureEndToEnd(o: BenchOptions, notes: string[]): Promise<EndToE
       const block: number[] = [];
       for (let k = 0; k < Math.min(8, run.frames); k++) block.push(await stage.time(1, w, h, frames));
       inferOnlyMs.push(block);
+      pairOtherLoad.push(otherLoad(before, snapshot()));
       await sleep(o.pauseMs);
       const e2eFps = framesPerSecond(run.frames, run.elapsedMs);
       const inferFps = framesPerSecond(block.length, block.reduce((a, b) => a + b, 0));
-      o.log(`  end to end ${run.frames} frames ${w}x${h}: ${e2eFps.toFixed(2)} fps (peak RSS ${(run.peakRssBytes / 2 ** 20).toFixed(0)} MiB); inference alone ${inferFps.toFixed(2)} fps`);
+      const load = pairOtherLoad[i];
+      o.log(`  end to end ${run.frames} frames ${w}x${h}: ${e2eFps.toFixed(2)} fps (peak RSS ${(run.peakRssBytes / 2 ** 20).toFixed(0)} MiB); inference alone ${inferFps.toFixed(2)} fps`
+        + (load === undefined ? '' : `; other work ${load.toFixed(1)} cores`));
     }
   } finally {
     await stage?.close();
   }
   const e2e = runs.map((r) => framesPerSecond(r.frames, r.elapsedMs));
   const infer = inferOnlyMs.map((b) => framesPerSecond(b.length, b.reduce((x, y) => x + y, 0)));
+  const quiet = pairOtherLoad.map((l, i) => (l !== undefined && l <= QUIET_LOAD ? i : -1)).filter((i) => i >= 0);
+  const pick = <T>(xs: T[]) => (quiet.length > 0 ? quiet.map((i) => xs[i]!) : xs);
   return {
     clip: o.clip,
     model: o.endToEndModel,
@@ -400,7 +416,9 @@ async function measureEndToEnd(o: BenchOptions, notes: string[]): Promise<EndToE
     inferOnlyMs,
     endToEndFps: median(e2e),
     inferOnlyFps: median(infer),
-    efficiency: pairedRatio(e2e, infer),
+    pairOtherLoad,
+    efficiency: pairedRatio(pick(e2e), pick(infer)),
+    efficiencyPairs: quiet.length > 0 ? 'quiet' : 'all',
     inPipelineInferFps: median(runs.map((r) => framesPerSecond(r.frames, r.stageMs.infer))),
     inferBusyShare: median(runs.map((r) => r.stageMs.infer / r.elapsedMs)),
     peakRssBytes: Math.max(...runs.map((r) => r.peakRssBytes)),

@@ -31,7 +31,7 @@ const suite: SuiteResult = {
   endToEnd: {
     clip: 'samples/chelsea.mp4', model: 'realesr-general-x4v3',
     runs: [{ frames: 48, elapsedMs: 8000, wallMs: 8400, peakRssBytes: 400 * 2 ** 20, stageMs: { decode: 20, infer: 7000, encode: 400 }, inputSize: [160, 90], outputSize: [640, 360] }],
-    inferOnlyMs: [[200, 200]], endToEndFps: 6, inferOnlyFps: 5, efficiency: 1.2, inPipelineInferFps: 6.86, inferBusyShare: 0.875, peakRssBytes: 400 * 2 ** 20,
+    inferOnlyMs: [[200, 200]], endToEndFps: 6, inferOnlyFps: 5, pairOtherLoad: [0.1], efficiency: 1.2, efficiencyPairs: 'quiet', inPipelineInferFps: 6.86, inferBusyShare: 0.875, peakRssBytes: 400 * 2 ** 20,
   },
   notes: ['an example note'],
 };
@@ -68,7 +68,7 @@ describe('bench report', () => {
       '| realesr-general-x4v3 | 160x90 | 1 | 5.00 | 4.00 | 1.25x | 174 | 32% | 139 | 26% | 0.0 | 1 | 5.50 | 4.00 | 1.38x |',
       'Best batch for esrvid (by median): realesr-general-x4v3 160x90: 2.',
       '| realesr-general-x4v3 | SRVGGNetCompact, 32 body convs, 64 features, PReLU, x4 | 2.42 M | 1.21 M | max \\|diff\\| 1.1e-6, 99.995% same 8-bit |',
-      '| pipeline efficiency (median of per-pair ratios) | 120% |', '| peak RSS of the esrvid process | 400 MB |',
+      '| pipeline efficiency (median of per-pair ratios, quiet pairs: other load <= 0.3) | 120% |', '| other load per pair (cores) | 0.1 |', '| peak RSS of the esrvid process | 400 MB |',
       '## Method', '- an example note',
     ]) expect(md).toContain(s);
   });

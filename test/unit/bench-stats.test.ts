@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { framesPerSecond, median, pairedRatio, quantile, relativeSpread } from '../../src/bench/stats.js';
 import { bestPeak } from '../../src/bench/suite.js';
-import { machineBusyMs, otherLoad, processCpuMs } from '../../src/bench/contention.js';
+import { machineBusyMs, otherLoad, processCpuMs, reapedChildrenCpuMs } from '../../src/bench/contention.js';
 
 describe('bench statistics', () => {
   it('median of odd and even samples, unsorted input untouched', () => {
@@ -51,8 +51,9 @@ describe('contention from /proc', () => {
   });
 
   it('process CPU time survives a command name with spaces and parentheses', () => {
-    const stat = '4242 (python3 (x) y) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 30 0 0 20 0 3 0 100 0 0';
+    const stat = '4242 (python3 (x) y) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 30 70 5 20 0 3 0 100 0 0';
     expect(processCpuMs(stat)).toBe((250 + 30) * 10);
+    expect(reapedChildrenCpuMs(stat)).toBe((70 + 5) * 10);
   });
 
   it('other load: busy time not spent by us, per wall time, in cores', () => {
