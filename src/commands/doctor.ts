@@ -121,7 +121,7 @@ export function renderDoctor(r: DoctorReport): string {
     lines.push(`  ${f.name.padEnd(36)} ${state}`);
   }
   section(`CUDA libraries (searched: ${r.cuda.librarySearch}):`);
-  const role = { runtime: 'CUDA 13', cudnn: 'cuDNN 9', driver: 'NVIDIA driver' } as const;
+  const role = { runtime: `CUDA ${r.cuda.cudaMajor}`, cudnn: 'cuDNN 9', driver: 'NVIDIA driver' } as const;
   lines.push(...renderTable(['library', 'for', 'found'], r.cuda.libraries.map((l) => [
     l.name, role[l.role], l.path ?? (l.offPath ? `not on the search path (it is in ${l.offPath})` : 'missing'),
   ])).trimEnd().split('\n').map((l) => `  ${l}`));

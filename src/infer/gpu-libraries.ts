@@ -1,6 +1,6 @@
 /**
  * What a GPU execution provider needs on this machine, found without loading anything: ONNX
- * Runtime's CUDA provider files, the CUDA 13 libraries they link (read from the provider's ELF
+ * Runtime's CUDA provider files, the CUDA libraries they link (read from the provider's ELF
  * header), cuDNN 9, the NVIDIA driver and a visible GPU; for WebGPU, a Vulkan loader. Each missing
  * piece becomes one problem with a one-line message and how to install it.
  *
@@ -28,8 +28,10 @@ export const CUDA_PROVIDER_NEEDED = ['libcublasLt.so.13', 'libcublas.so.13', 'li
 /** cuDNN is opened by the provider at run time, not linked. */
 export const CUDNN = 'libcudnn.so.9';
 export const DRIVER_LIBRARY = 'libcuda.so.1';
-/** CUDA 13 needs an R580 or newer driver. */
-export const MIN_DRIVER_MAJOR = 580;
+/** The oldest driver branch each CUDA major version runs on. */
+export function minDriverFor(cudaMajor: number): number {
+  return cudaMajor >= 13 ? 580 : cudaMajor === 12 ? 525 : 450;
+}
 
 /** glibc and the C++ runtime: always present, not part of any diagnosis. */
 const SYSTEM_LIBRARY = /^(ld-linux[^/]*|lib(c|m|dl|rt|pthread|gcc_s|stdc\+\+|util|resolv)\.so(\.\d+)*)$/;
@@ -57,6 +59,8 @@ export interface LibraryFound {
 
 export interface CudaCheck {
   binDir: string;
+  /** The CUDA major version the provider links (13 for the npm build; 12 for onnxruntime-node's cuda12 download). */
+  cudaMajor: number;
   provider: { file: string; path: string; present: boolean }[];
   libraries: LibraryFound[];
   /** From the driver library's file name (libcuda.so.580.65.06). */
@@ -212,18 +216,20 @@ export function renderDevices(devDir = '/dev'): string[] {
   }
 }
 
-const PIP = new Map([
-  ['libcudart.so.13', 'nvidia-cuda-runtime'],
-  ['libcublas.so.13', 'nvidia-cublas'],
-  ['libcublasLt.so.13', 'nvidia-cublas'],
-  ['libcurand.so.10', 'nvidia-curand'],
+/** pip wheel and NVIDIA apt package of each CUDA library (CUDA 13 wheels dropped the -cuNN suffix). */
+const PACKAGES = new Map([
+  ['libcudart', ['nvidia-cuda-runtime', 'cuda-cudart']],
+  ['libcublas', ['nvidia-cublas', 'libcublas']],
+  ['libcublasLt', ['nvidia-cublas', 'libcublas']],
+  ['libcurand', ['nvidia-curand', 'libcurand']],
 ]);
-const APT = new Map([
-  ['libcudart.so.13', 'cuda-cudart-13-0'],
-  ['libcublas.so.13', 'libcublas-13-0'],
-  ['libcublasLt.so.13', 'libcublas-13-0'],
-  ['libcurand.so.10', 'libcurand-13-0'],
-]);
+
+function packagesFor(names: readonly string[], cudaMajor: number): { pip: string; apt: string } {
+  const found = names.map((n) => PACKAGES.get(n.replace(/\.so(\.\d+)*$/, ''))).filter((p): p is string[] => !!p);
+  const pip = unique(found.map(([p]) => (cudaMajor >= 13 ? p : `${p}-cu${cudaMajor}`)));
+  const apt = unique(found.map(([, a]) => `${a}-${cudaMajor}-${cudaMajor === 13 ? '0' : 'x'}`));
+  return { pip: pip.join(' ') || `the CUDA ${cudaMajor} toolkit`, apt: apt.join(' ') || `for CUDA ${cudaMajor}` };
+}
 
 const list = (xs: readonly string[]) => xs.join(', ');
 const unique = (xs: readonly (string | undefined)[]) => [...new Set(xs.filter((x): x is string => !!x))];
@@ -272,6 +278,8 @@ export async function checkCuda(o: CudaCheckOptions = {}): Promise<CudaCheck> {
     const path = findLibrary(DRIVER_LIBRARY, search);
     libraries.push({ name: DRIVER_LIBRARY, role: 'driver', path, offPath: path ? undefined : findOffPath(DRIVER_LIBRARY, search) });
   }
+  const cudaMajor = Number(needed.map((n) => /^libcudart\.so\.(\d+)$/.exec(n)?.[1]).find(Boolean) ?? 13);
+  const minDriver = minDriverFor(cudaMajor);
   const driver = libraries.find((l) => l.role === 'driver')!;
   const driverVersion = driver.path ? driverVersionOf(driver.path) : undefined;
   const gpuDevices = nvidiaDevices(o.devDir);
@@ -290,11 +298,12 @@ export async function checkCuda(o: CudaCheckOptions = {}): Promise<CudaCheck> {
   const runtime = libraries.filter((l) => l.role === 'runtime' && !l.path);
   if (runtime.length > 0) {
     const names = runtime.map((l) => l.name);
+    const pkg = packagesFor(names, cudaMajor);
     problems.push({
       kind: 'runtime',
-      message: names.length > 1 ? `the CUDA 13 libraries ${list(names)} are not found` : `the CUDA 13 library ${names[0]} is not found`,
-      hint: installHint(runtime, `install ${names.length > 1 ? 'them' : 'it'}: pip install ${unique(names.map((n) => PIP.get(n))).join(' ') || 'the CUDA 13 toolkit'} (CUDA 13 wheels, as a PyTorch cu130 install has), or NVIDIA's apt packages ${unique(names.map((n) => APT.get(n))).join(' ') || 'for CUDA 13'}`),
-      short: `CUDA 13 libraries not found (${list(names)})`,
+      message: names.length > 1 ? `the CUDA ${cudaMajor} libraries ${list(names)} are not found` : `the CUDA ${cudaMajor} library ${names[0]} is not found`,
+      hint: installHint(runtime, `install ${names.length > 1 ? 'them' : 'it'}: pip install ${pkg.pip} (CUDA ${cudaMajor} wheels, as a PyTorch cu${cudaMajor}${cudaMajor === 13 ? '0' : 'x'} install has), or NVIDIA's apt packages ${pkg.apt}`),
+      short: `CUDA ${cudaMajor} libraries not found (${list(names)})`,
     });
   }
   const cudnn = libraries.find((l) => l.role === 'cudnn')!;
@@ -302,7 +311,7 @@ export async function checkCuda(o: CudaCheckOptions = {}): Promise<CudaCheck> {
     problems.push({
       kind: 'cudnn',
       message: `cuDNN 9 (${CUDNN}) is not found`,
-      hint: installHint([cudnn], 'install cuDNN 9 for CUDA 13: pip install nvidia-cudnn-cu13, or NVIDIA\'s apt package libcudnn9-cuda-13'),
+      hint: installHint([cudnn], `install cuDNN 9 for CUDA ${cudaMajor}: pip install nvidia-cudnn-cu${cudaMajor}, or NVIDIA's apt package libcudnn9-cuda-${cudaMajor}`),
       short: `cuDNN 9 not found (${CUDNN})`,
     });
   }
@@ -312,15 +321,15 @@ export async function checkCuda(o: CudaCheckOptions = {}): Promise<CudaCheck> {
       message: `the NVIDIA driver is not installed (${DRIVER_LIBRARY} not found)`,
       hint: driver.offPath
         ? installHint([driver], '')
-        : `install the NVIDIA driver, version ${MIN_DRIVER_MAJOR} or newer (CUDA 13 needs it); in a container, start it with the GPU passed in (docker run --gpus all), which also mounts the driver`,
+        : `install the NVIDIA driver, version ${minDriver} or newer (CUDA ${cudaMajor} needs it); in a container, start it with the GPU passed in (docker run --gpus all), which also mounts the driver`,
       short: `no NVIDIA driver (${DRIVER_LIBRARY})`,
     });
-  } else if (driverVersion && Number(driverVersion.split('.')[0]) < MIN_DRIVER_MAJOR) {
+  } else if (driverVersion && Number(driverVersion.split('.')[0]) < minDriver) {
     problems.push({
       kind: 'driver-version',
-      message: `the NVIDIA driver is ${driverVersion}, older than CUDA 13 needs (${MIN_DRIVER_MAJOR} or newer)`,
-      hint: `update the NVIDIA driver to ${MIN_DRIVER_MAJOR} or newer`,
-      short: `NVIDIA driver ${driverVersion} too old for CUDA 13`,
+      message: `the NVIDIA driver is ${driverVersion}, older than CUDA ${cudaMajor} needs (${minDriver} or newer)`,
+      hint: `update the NVIDIA driver to ${minDriver} or newer`,
+      short: `NVIDIA driver ${driverVersion} too old for CUDA ${cudaMajor}`,
     });
   }
   if (driver.path && gpuDevices.length === 0) {
@@ -331,7 +340,7 @@ export async function checkCuda(o: CudaCheckOptions = {}): Promise<CudaCheck> {
       short: 'no NVIDIA GPU visible',
     });
   }
-  return { binDir, provider, libraries, driverVersion, gpuDevices, problems };
+  return { binDir, cudaMajor, provider, libraries, driverVersion, gpuDevices, problems };
 }
 
 export interface VulkanCheck {

@@ -113,6 +113,18 @@ describe('what --device cuda lacks', () => {
     expect(c.problems[0]!.hint).toContain('pip install nvidia-cublas (CUDA 13 wheels');
   });
 
+  it('a CUDA 12 provider (onnxruntime-node\'s own cuda12 download) asks for CUDA 12 pieces', async () => {
+    const m = machine();
+    m.provider(['libcublasLt.so.12', 'libcublas.so.12', 'libcudart.so.12', 'libcufft.so.11', 'libcuda.so.1']);
+    m.lib(m.dirs.libs, 'libcufft.so.11');
+    const c = await m.check();
+    expect(c.cudaMajor).toBe(12);
+    expect(c.problems[0]!.message).toBe('the CUDA 12 libraries libcublasLt.so.12, libcublas.so.12, libcudart.so.12 are not found');
+    expect(c.problems[0]!.hint).toBe('install them: pip install nvidia-cublas-cu12 nvidia-cuda-runtime-cu12 (CUDA 12 wheels, as a PyTorch cu12x install has), or NVIDIA\'s apt packages libcublas-12-x cuda-cudart-12-x, and add the folder holding them to LD_LIBRARY_PATH');
+    expect(c.problems[1]!.hint).toMatch(/^install cuDNN 9 for CUDA 12: pip install nvidia-cudnn-cu12, or NVIDIA's apt package libcudnn9-cuda-12/);
+    expect(c.problems[2]!.hint).toMatch(/^install the NVIDIA driver, version 525 or newer \(CUDA 12 needs it\)/);
+  });
+
   it('libraries on disk but off the search path: says which folder to add', async () => {
     const m = machine();
     m.provider(CUDA13);
