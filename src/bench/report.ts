@@ -109,7 +109,7 @@ export function renderMarkdown(r: SuiteResult): string {
     push('## End to end: the whole pipeline', '');
     push(`\`esrvid ${relative(e.clip)} out.mp4 --json --model ${e.model} --threads ${r.options.threads}\` (${run.frames} frames of ${run.inputSize.join('x')} `
       + `to ${run.outputSize.join('x')}, libx264) run ${e.runs.length === 1 ? 'once' : `${e.runs.length} times`}, each followed by inference alone on frames of the same size `
-      + '(batch 1, 8 frames); frames/s from the `done` event (`frames / elapsedMs`, so probing, model load and finishing the file are included).', '');
+      + '(batch 1, 16 frames); frames/s from the `done` event (`frames / elapsedMs`, so probing, model load and finishing the file are included).', '');
     const med = (k: 'decode' | 'infer' | 'encode') => median(e.runs.map((x) => x.stageMs[k]));
     push(markdownTable(['measure', 'value'], [
       ['end-to-end frames/s (median)', f2(e.endToEndFps)],

@@ -92,7 +92,7 @@ export interface EndToEndResult {
   inferOnlyMs: number[][];
   endToEndFps: number;
   inferOnlyFps: number;
-  /** Cores' worth of other work during each pair (end-to-end run + inference block). */
+  /** Cores' worth of other work during each pair: the larger of its end-to-end run's and its inference block's. */
   pairOtherLoad: (number | undefined)[];
   /**
    * Median over pairs of end-to-end fps / inference-only fps, over the quiet pairs (other load
@@ -385,16 +385,20 @@ async function measureEndToEnd(o: BenchOptions, notes: string[]): Promise<EndToE
         return undefined;
       }
       runs.push(run);
+      const between = snapshot();
       const [w, h] = run.inputSize;
       stage ??= await OrtStage.open(model.path, model.scale, o.threads);
       await sleep(o.pauseMs);
-      // The same frame size at batch 1 (the CLI's default), 8 frames per pair after one warm-up.
+      // The same frame size at batch 1 (the CLI's default), 16 frames per pair after one warm-up.
       const frames = syntheticFrames(1, w, h);
       if (i === 0) await stage.time(1, w, h, frames);
+      const blockStart = snapshot();
       const block: number[] = [];
-      for (let k = 0; k < Math.min(8, run.frames); k++) block.push(await stage.time(1, w, h, frames));
+      for (let k = 0; k < Math.min(16, run.frames); k++) block.push(await stage.time(1, w, h, frames));
       inferOnlyMs.push(block);
-      pairOtherLoad.push(otherLoad(before, snapshot()));
+      // A pair is as quiet as its busier half: a burst during the short inference block counts fully.
+      const loads = [otherLoad(before, between), otherLoad(blockStart, snapshot())];
+      pairOtherLoad.push(loads.some((l) => l === undefined) ? undefined : Math.max(...(loads as number[])));
       await sleep(o.pauseMs);
       const e2eFps = framesPerSecond(run.frames, run.elapsedMs);
       const inferFps = framesPerSecond(block.length, block.reduce((a, b) => a + b, 0));
