@@ -55,7 +55,8 @@ export function readDoneEvent(lines: readonly string[]): Omit<EndToEndRun, 'wall
 export async function runEndToEnd(clip: string, model: string, threads: number): Promise<EndToEndRun> {
   const dir = await mkdtemp(join(tmpdir(), 'esrvid-bench-'));
   try {
-    const args = [CLI, clip, join(dir, 'out.mp4'), '--json', '-y', '--no-tui', '--model', model, '--threads', String(threads)];
+    // --device cpu: the inference-only side of this comparison runs on the CPU too.
+    const args = [CLI, clip, join(dir, 'out.mp4'), '--json', '-y', '--no-tui', '--device', 'cpu', '--model', model, '--threads', String(threads)];
     const started = performance.now();
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];

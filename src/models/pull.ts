@@ -3,6 +3,7 @@
  * every byte, convert them to ONNX (float32 and float16) and install them atomically.
  */
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { ModelError } from '../errors.js';
 import { convertNcnn } from './ncnn/to-onnx.js';
@@ -79,7 +80,7 @@ export async function pullModel(name: string, opts: PullOptions = {}): Promise<M
     const bytes = converted.graph.serialize(precision);
     const path = onnxPath(name, precision, dir);
     await writeFileAtomic(path, bytes);
-    out[precision] = { file: path.slice(dir.length + 1), bytes: bytes.byteLength, sha256: sha256(bytes) };
+    out[precision] = { file: basename(path), bytes: bytes.byteLength, sha256: sha256(bytes) };
   }
   // Parsing, graph building and serializing both precisions (writing included).
   const convertMs = Math.round(performance.now() - started);

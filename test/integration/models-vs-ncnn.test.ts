@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pullModel } from '../../src/models/pull.js';
 import { loadRegistry } from '../../src/models/registry.js';
-import { onnxPath } from '../../src/models/store.js';
+import { onnxPath, readManifest } from '../../src/models/store.js';
 import { crop, psnr, readRgb, reflectPad, type RgbImage } from '../helpers/image.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
@@ -31,9 +31,16 @@ describe.each(loadRegistry().models.map((m) => [m.name, m] as const))('%s matche
   let fp32: ort.InferenceSession;
   let fp16: ort.InferenceSession;
   beforeAll(async () => {
-    await pullModel(name);
+    await pullModel(name, { force: true });
     fp32 = await ort.InferenceSession.create(onnxPath(name, 'fp32'), { intraOpNumThreads: 2 });
     fp16 = await ort.InferenceSession.create(onnxPath(name, 'fp16'), { intraOpNumThreads: 2 });
+  });
+
+  it('its manifest names both files and their sizes', async () => {
+    const m = (await readManifest(name))!;
+    expect(m.files.fp32.file).toBe(`${name}.onnx`);
+    expect(m.files.fp16.file).toBe(`${name}.fp16.onnx`);
+    expect(m.files.fp16.bytes).toBeLessThan(m.files.fp32.bytes * 0.55);
   });
 
   it.each(photos)('on %s: >= 50 dB against ncnn; fp16 >= 40 dB against fp32', async (photo) => {
