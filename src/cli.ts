@@ -6,7 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EsrvidError, ExitCode } from './errors.js';
 import { importModelCommand, listModels, modelPath, pullModels } from './commands/models.js';
-import { parseFrameRange, parseTimecode } from './commands/parse.js';
+import { numberIn, parseFrameRange, parseTimecode } from './commands/parse.js';
 import { runUpscale } from './commands/upscale.js';
 import { registerBench } from './commands/bench.js';
 import { UsageError } from './errors.js';
@@ -14,16 +14,6 @@ import { registerPreview } from './commands/preview.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerGpu } from './commands/gpu.js';
 
-/** Commander parser for numbers with a range, failing with one usage line. */
-function numberIn(name: string, min: number, max: number, integer = false) {
-  return (raw: string): number => {
-    const v = Number(raw);
-    if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-      throw new UsageError(`${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}, got "${raw}"`);
-    }
-    return v;
-  };
-}
 
 const debug = process.argv.includes('--debug');
 

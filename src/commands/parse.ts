@@ -20,3 +20,14 @@ export function parseFrameRange(raw: string): [number, number | undefined] {
   if (b !== undefined && b <= a) throw new UsageError(`--frames ${raw} is empty`, 'use a:b with a < b (b is excluded)');
   return [a, b];
 }
+
+/** Commander parser for numbers with a range, failing with one usage line. */
+export function numberIn(name: string, min: number, max: number, integer = false) {
+  return (raw: string): number => {
+    const v = Number(raw);
+    if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+      throw new UsageError(`${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}, got "${raw}"`);
+    }
+    return v;
+  };
+}

@@ -2,6 +2,7 @@
  * `esrvid preview <input> --at <time|fN> | --range <a-b>`: the CLI face of previewFrames() and
  * previewClip(). Written image paths go to stdout, one per line; a summary line goes to stderr.
  */
+import { numberIn } from './parse.js';
 import type { Command } from 'commander';
 import { CancelledError, UsageError } from '../errors.js';
 import { previewClip } from '../preview/clip.js';
@@ -34,15 +35,6 @@ export interface PreviewCliOptions {
   ffprobe?: string;
 }
 
-function numberIn(name: string, min: number, max: number, integer = false) {
-  return (raw: string): number => {
-    const v = Number(raw);
-    if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-      throw new UsageError(`${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}, got "${raw}"`);
-    }
-    return v;
-  };
-}
 
 function compareMode(raw: string): CompareMode {
   if (raw === 'side' || raw === 'split') return raw;
