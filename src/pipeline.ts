@@ -554,7 +554,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     const lastPtsUs = segments.at(-1)!.lastPtsUs;
     // A join that fails is down to the source's other streams (a damaged file), not to anything
     // a resume could fix.
-    const join2 = (args: string[]) => runMux(tools.ffmpeg, args).catch((err: unknown) => {
+    const copyStreams = (args: string[]) => runMux(tools.ffmpeg, args).catch((err: unknown) => {
       throw err instanceof ExternalProcessError
         ? new InputError(`the input's audio/subtitle streams could not be copied (${err.message.replace(/^joining the segments failed: /, '')})`, 'the file may be damaged; check that it plays', err)
         : err;
@@ -562,11 +562,11 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     let cutFile: string | undefined;
     if (range.seekSeconds !== undefined && carry.streams.length > 0) {
       cutFile = join(workDir, `streams.${container === 'matroska' ? 'mkv' : container}`);
-      await join2(rangeCutArgs({
+      await copyStreams(rangeCutArgs({
         source: o.input, output: cutFile, container, streams: carry.streams, seekSeconds: range.seekSeconds, startUs: range.shiftUs, endUs: range.endUs,
       }));
     }
-    await join2(muxArgs({
+    await copyStreams(muxArgs({
       source: o.input, output: tmp, container, streams: carry.streams, sourceVideoIndex: v.index, timeBase: v.timeBase,
       shiftUs: range.shiftUs, cutFile,
       concatList: await writeConcatList(workDir, segments, frameDurationUs), firstPtsUs,
