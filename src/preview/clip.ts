@@ -5,35 +5,17 @@
  */
 import { basename, extname, join } from 'node:path';
 import { InputError } from '../errors.js';
-import type { PipelineEvent } from '../events.js';
 import { findFfmpeg } from '../ffmpeg/binaries.js';
 import { probe } from '../ffmpeg/probe.js';
 import { upscaleVideo, type UpscaleOptions, type UpscaleResult } from '../pipeline.js';
-import type { PullEvent } from '../models/pull.js';
 import { fileTime, type ClipRange } from './spec.js';
 
-export interface ClipOptions {
-  input: string;
+/** The main command's options, with a clip range in place of --start/--end/--frames. */
+export interface ClipOptions extends Omit<UpscaleOptions, 'output' | 'start' | 'end' | 'frames'> {
   range: ClipRange;
   /** Video file; default `<input name>-<start>-<end>.mp4` in `cwd`. */
   output?: string;
   cwd?: string;
-  model?: string;
-  scale?: number;
-  device?: 'cpu';
-  tile?: number | 'auto';
-  tilePad?: number;
-  threads?: number;
-  codec?: string;
-  crf?: number;
-  preset?: string;
-  pixFmt?: string;
-  overwrite?: boolean;
-  ffmpegPath?: string;
-  ffprobePath?: string;
-  signal?: AbortSignal;
-  onEvent?: (e: PipelineEvent) => void;
-  onPull?: (e: PullEvent) => void;
 }
 
 export function defaultClipName(input: string, r: ClipRange, cwd = process.cwd()): string {
@@ -43,13 +25,9 @@ export function defaultClipName(input: string, r: ClipRange, cwd = process.cwd()
 
 /** The upscaleVideo() options for a clip: only the range differs from the main command. */
 export function clipJob(o: ClipOptions): UpscaleOptions {
-  const span = o.range.kind === 'time' ? { start: o.range.start, end: o.range.end } : { frames: [o.range.start, o.range.end] as [number, number] };
-  return {
-    input: o.input, output: o.output ?? defaultClipName(o.input, o.range, o.cwd), ...span,
-    model: o.model, scale: o.scale, device: o.device, tile: o.tile, tilePad: o.tilePad, threads: o.threads,
-    codec: o.codec, crf: o.crf, preset: o.preset, pixFmt: o.pixFmt, overwrite: o.overwrite,
-    ffmpegPath: o.ffmpegPath, ffprobePath: o.ffprobePath, signal: o.signal, onEvent: o.onEvent, onPull: o.onPull,
-  };
+  const { range, cwd, output, ...job } = o;
+  const span = range.kind === 'time' ? { start: range.start, end: range.end } : { frames: [range.start, range.end] as [number, number] };
+  return { ...job, output: output ?? defaultClipName(o.input, range, cwd), ...span };
 }
 
 export async function previewClip(o: ClipOptions): Promise<UpscaleResult> {
