@@ -25,7 +25,6 @@ type Reply = { ok: boolean; error?: string } & Record<string, unknown>;
 
 export class TorchReference {
   private readonly waiting: ((r: Reply) => void)[] = [];
-  private stderr = '';
   private exited: string | undefined;
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams, readonly info: TorchInfo) {}
@@ -44,7 +43,6 @@ export class TorchReference {
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => {
         stderr = (stderr + d.toString()).slice(-4000);
-        if (ref) ref.stderr = stderr;
       });
       child.on('error', (e) => reject(new Error(`cannot run ${python}: ${e.message}`)));
       child.on('exit', (code, signal) => {

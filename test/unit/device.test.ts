@@ -139,7 +139,7 @@ function buildProbe(precision: Precision): Uint8Array {
   const g = new GraphBuilder();
   g.inputs.push({ name: 'frames', elemType: 'uint8', shape: [1, 4, 4, 3] });
   g.outputs.push({ name: 'upscaled', elemType: 'uint8', shape: [1, 4, 4, 3] });
-  const x = g.castToCompute('frames');
+  const x = g.cast('frames', 'float');
   const nchw = g.node('Transpose', [x], { perm: [0, 3, 1, 2] });
   const y = g.conv(nchw, Float32Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]), Float32Array.from([0, 0, 0]), { outChannels: 3, inChannels: 3, kernel: [1, 1] });
   const nhwc = g.node('Transpose', [y], { perm: [0, 2, 3, 1] });

@@ -16,8 +16,6 @@ export const OPSET = 17;
 const IR_VERSION = 8;
 
 const DT = onnx.TensorProto.DataType;
-/** Stands for "the graph's float type" until serialization picks fp32 or fp16. */
-const COMPUTE_TYPE = -1;
 
 /** Attributes that ONNX types as FLOAT even when their value happens to be whole. */
 const FLOAT_ATTRS = new Set(['alpha', 'beta', 'cubic_coeff_a', 'extrapolation_value']);
@@ -139,10 +137,6 @@ export class GraphBuilder {
   }
 
   private readonly float32Only = new Set<string>();
-
-  castToCompute(x: string): string {
-    return this.node('Cast', [x], { to: { computeType: true } });
-  }
 
   cast(x: string, to: 'uint8' | 'float'): string {
     return this.node('Cast', [x], { to: to === 'uint8' ? DT.UINT8 : { computeType: true } });

@@ -60,8 +60,6 @@ function isAllowedGlobal(module: string, name: string): boolean {
   return module === 'torch' && Object.hasOwn(STORAGE_TYPES, name);
 }
 
-const MARK = Symbol('mark');
-
 export interface UnpickleOptions {
   /** Name of the pickle in messages, e.g. `model.pth:archive/data.pkl`. */
   source: string;
