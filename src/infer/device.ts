@@ -69,7 +69,7 @@ export function sessionConfig(device: Device, o: { gpu?: number; threads?: numbe
   if (device === 'webgpu') {
     return { executionProviders: [{ name: 'webgpu' }], threads: o.threads ?? 1, logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } };
   }
-  return { executionProviders: ['cpu'], threads: o.threads ?? 0 };
+  return { executionProviders: ['cpu'], threads: o.threads ?? 0, arrangeForCpu: true };
 }
 
 export interface DeviceAttempt {

@@ -4,6 +4,7 @@
  * the whole inference, so it lives here. Batches arrive as transferred ArrayBuffers and go back
  * the same way: no copies between threads, and the same buffers cycle for the whole job.
  */
+import { readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { runProbe, sessionOptions } from './probe-model.js';
@@ -18,6 +19,18 @@ let inputName = 'frames';
  * is set, which makes it ignore pre-allocated outputs; then the result is copied into the slot.
  */
 let writesInPlace: boolean | undefined;
+
+/**
+ * The model as the CPU should run it: the file's bytes with PReLUs rewritten when it has any,
+ * else its path. The rewriter (and protobuf with it) loads only when a model needs it, so a
+ * GPU host runs without it.
+ */
+async function arrangedForCpu(path: string): Promise<string | Uint8Array> {
+  const bytes = await readFile(path);
+  const { arrangePreluForCpu, mentionsPrelu } = await import('../models/onnx/prelu-for-cpu.js');
+  if (!mentionsPrelu(bytes)) return path;
+  return arrangePreluForCpu(bytes).bytes ?? path;
+}
 
 function post(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(msg, transfer);
@@ -38,7 +51,9 @@ parentPort!.on('message', async (msg: WorkerRequest) => {
     if (msg.type === 'init') {
       const started = performance.now();
       await session?.release();
-      session = await ort.InferenceSession.create(msg.modelPath, sessionOptions(msg.session));
+      const model = msg.session.arrangeForCpu ? await arrangedForCpu(msg.modelPath) : msg.modelPath;
+      const options = sessionOptions(msg.session);
+      session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
       writesInPlace = undefined;
       inputName = session.inputNames[0]!;
       outputName = session.outputNames[0]!;

@@ -12,6 +12,11 @@ export interface SessionConfig {
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
   /** Session configuration entries (`session.*`), as nested objects of strings. */
   extra?: Record<string, unknown>;
+  /**
+   * Rewrite the model's PReLUs into ops ONNX Runtime's CPU kernels keep in their blocked layout
+   * (src/models/onnx/prelu-for-cpu.ts) before the session is created.
+   */
+  arrangeForCpu?: boolean;
 }
 
 export type WorkerRequest =

@@ -3,9 +3,11 @@
  * pipeline and the worker thread by transfer (no copies, no new buffers per batch), and ONNX
  * Runtime writes each result into the slot's pre-allocated output.
  */
+import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Upscaler } from '../../src/infer/upscaler.js';
+import { arrangePreluForCpu } from '../../src/models/onnx/prelu-for-cpu.js';
 import { pullModel } from '../../src/models/pull.js';
 import { onnxPath } from '../../src/models/store.js';
 
@@ -18,7 +20,10 @@ let reference: ort.InferenceSession;
 beforeAll(async () => {
   await pullModel(MODEL);
   upscaler = await Upscaler.start({ modelPath: onnxPath(MODEL), scale: 4, threads: 2 });
-  reference = await ort.InferenceSession.create(onnxPath(MODEL), { intraOpNumThreads: 2 });
+  // The worker runs the model as arranged for the CPU (PReLU rewritten); so does the reference.
+  const arranged = arrangePreluForCpu(await readFile(onnxPath(MODEL)));
+  expect(arranged.depthwise).toBe(33);
+  reference = await ort.InferenceSession.create(arranged.bytes!, { intraOpNumThreads: 2 });
 });
 afterAll(async () => {
   await upscaler.close();

@@ -1,0 +1,76 @@
+/**
+ * The real compact models, arranged for the CPU as the inference worker loads them: the same
+ * 8-bit frames as the canonical file on a real photo, and, in the graph ONNX Runtime actually
+ * runs after its own optimisations, no layout reorders between the convolutions (the reason for
+ * the rewrite; BENCHMARKS.md has the speed).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { arrangePreluForCpu } from '../../src/models/onnx/prelu-for-cpu.js';
+import { pullModel } from '../../src/models/pull.js';
+import { onnxPath } from '../../src/models/store.js';
+import { crop, readRgb } from '../helpers/image.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'esrvid-cpu-arr-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Op types of the graph ONNX Runtime runs, after its optimisations for this CPU. */
+async function optimizedOps(model: Uint8Array, name: string): Promise<Map<string, number>> {
+  const file = join(tmp, `${name}.opt.onnx`);
+  const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, graphOptimizationLevel: 'all', optimizedModelFilePath: file, logSeverityLevel: 3 });
+  await s.release();
+  const counts = new Map<string, number>();
+  for (const n of onnxProto.onnx.ModelProto.decode(readFileSync(file)).graph!.node!) counts.set(n.opType!, (counts.get(n.opType!) ?? 0) + 1);
+  return counts;
+}
+
+async function upscale(model: Uint8Array, img: { data: Uint8Array; width: number; height: number }): Promise<Uint8Array> {
+  const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 2, logSeverityLevel: 3 });
+  try {
+    const out = await s.run({ frames: new ort.Tensor('uint8', img.data, [1, img.height, img.width, 3]) });
+    return out.upscaled!.data as Uint8Array;
+  } finally {
+    await s.release();
+  }
+}
+
+describe.each([
+  ['realesr-general-x4v3', 33],
+  ['realesr-animevideov3-x4', 17],
+])('%s arranged for the CPU', (name, prelus) => {
+  it('gives the same frames as the canonical model and runs without layout reorders', async () => {
+    await pullModel(name);
+    const canonical = new Uint8Array(readFileSync(onnxPath(name)));
+    const r = arrangePreluForCpu(canonical);
+    expect(r).toMatchObject({ depthwise: prelus, leaky: 0, kept: 0 });
+    // The trained slopes include values above 1: the sign folding is exercised on real weights.
+    expect(r.negatedChannels).toBeGreaterThan(0);
+
+    const photo = crop(await readRgb('test/fixtures/photos/chelsea.png'), 40, 20, 96, 64);
+    const [a, b] = [await upscale(canonical, photo), await upscale(r.bytes!, photo)];
+    expect(b.length).toBe(96 * 64 * 48);
+    let differ = 0;
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) {
+      const d = Math.abs(a[i]! - b[i]!);
+      if (d) differ++;
+      worst = Math.max(worst, d);
+    }
+    // Float rounding may move a value sitting on .5 by one level, nothing more.
+    expect(worst).toBeLessThanOrEqual(1);
+    expect(differ / a.length).toBeLessThan(1e-3);
+
+    const before = await optimizedOps(canonical, `${name}-canonical`);
+    const after = await optimizedOps(r.bytes!, `${name}-cpu`);
+    const reorders = (m: Map<string, number>) => (m.get('ReorderInput') ?? 0) + (m.get('ReorderOutput') ?? 0);
+    expect(before.get('PRelu')).toBe(prelus);
+    expect(reorders(before)).toBeGreaterThanOrEqual(2 * prelus);
+    expect(after.get('PRelu')).toBeUndefined();
+    // One reorder into the blocked layout at the first conv, one out before DepthToSpace.
+    expect(reorders(after)).toBeLessThanOrEqual(2);
+  });
+});

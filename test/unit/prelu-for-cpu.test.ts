@@ -1,0 +1,124 @@
+/**
+ * The CPU arrangement of PReLU (src/models/onnx/prelu-for-cpu.ts) must compute the same function
+ * as the plain graph: checked on small float graphs run by ONNX Runtime, with slopes on both
+ * sides of 1 (the sign-folding case), exactly 1, 0 and negative, a single slope, and neighbours
+ * that forbid the sign folding.
+ */
+import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
+import { describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../../src/models/onnx/graph-builder.js';
+import { arrangePreluForCpu, mentionsPrelu } from '../../src/models/onnx/prelu-for-cpu.js';
+
+const C = 16;
+const H = 9;
+const W = 11;
+
+/** Deterministic pseudo-random floats in [-scale, scale]. */
+function noise(n: number, seed: number, scale = 0.3): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return ((s / 2 ** 32) * 2 - 1) * scale;
+  });
+}
+
+const SLOPES = Float32Array.from({ length: C }, (_, k) => [-1.6, -0.2, 0, 0.05, 0.25, 0.5, 0.99, 1, 1.01, 1.5, 1.9, 3][k % 12]!);
+
+function graph(body: (g: GraphBuilder, x: string) => string): Uint8Array {
+  const g = new GraphBuilder();
+  const x = g.claim('x');
+  g.inputs.push({ name: 'x', elemType: 'float', shape: [1, 3, H, W] });
+  const y = body(g, x);
+  g.outputs.push({ name: y, elemType: 'float', shape: [1, 'c', H, W] });
+  return g.serialize('fp32');
+}
+
+const conv3 = (g: GraphBuilder, x: string, inC: number, outC: number, seed: number, bias = true) =>
+  g.conv(x, noise(outC * inC * 9, seed), bias ? noise(outC, seed + 1, 0.1) : undefined, { outChannels: outC, inChannels: inC, kernel: [3, 3], pads: [1, 1, 1, 1] });
+
+async function run(model: Uint8Array, input: Float32Array): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+  try {
+    const out = await s.run({ x: new ort.Tensor('float32', input, [1, 3, H, W]) });
+    return out[s.outputNames[0]!]!.data as Float32Array;
+  } finally {
+    await s.release();
+  }
+}
+
+async function expectSameFunction(model: Uint8Array, arranged: Uint8Array) {
+  const input = noise(3 * H * W, 99, 1);
+  const [a, b] = [await run(model, input), await run(arranged, input)];
+  expect(b.length).toBe(a.length);
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(a[i]!));
+  }
+  expect(scale).toBeGreaterThan(0.1);
+  expect(worst).toBeLessThan(2e-6 * Math.max(1, scale));
+}
+
+const opTypes = (bytes: Uint8Array) => onnxProto.onnx.ModelProto.decode(bytes).graph!.node!.map((n) => n.opType);
+
+describe('PReLU arranged for the CPU', () => {
+  it('two per-channel PReLUs between convolutions: same output, no PRelu left, signs moved for slopes above 1', async () => {
+    const model = graph((g, x) => {
+      let h = g.prelu(conv3(g, x, 3, C, 1), SLOPES);
+      h = g.prelu(conv3(g, h, C, C, 2), SLOPES.map((s) => 1.4 - s));
+      return conv3(g, h, C, 3, 3);
+    });
+    const r = arrangePreluForCpu(model);
+    expect(r).toMatchObject({ depthwise: 2, leaky: 0, kept: 0 });
+    // slopes > 1: 1.01, 1.5, 1.9, 3 (first PReLU) and 1.4 - s > 1 for s in {-1.6, -0.2, 0, 0.25} (second).
+    const above1 = [...SLOPES].filter((s) => s > 1).length + [...SLOPES].filter((s) => 1.4 - s > 1).length;
+    expect(r.negatedChannels).toBe(above1);
+    expect(opTypes(r.bytes!)).not.toContain('PRelu');
+    expect(opTypes(r.bytes!).filter((o) => o === 'Conv')).toHaveLength(3 + 2);
+    await expectSameFunction(model, r.bytes!);
+  });
+
+  it('a single slope becomes a LeakyRelu', async () => {
+    const model = graph((g, x) => conv3(g, g.prelu(conv3(g, x, 3, C, 4), Float32Array.of(0.2)), C, 3, 5));
+    const r = arrangePreluForCpu(model);
+    expect(r).toMatchObject({ depthwise: 0, leaky: 1, kept: 0 });
+    expect(opTypes(r.bytes!)).toContain('LeakyRelu');
+    await expectSameFunction(model, r.bytes!);
+  });
+
+  it('slopes all at or below 1 need no sign change, even when the neighbours could not take one', async () => {
+    const model = graph((g, x) => {
+      const pre = conv3(g, x, 3, C, 6);
+      const act = g.prelu(pre, SLOPES.map((s) => Math.min(s, 1)));
+      // The producer's output also feeds the graph's sum below: its sign must not change.
+      return g.node('Add', [conv3(g, act, C, 3, 7), conv3(g, pre, C, 3, 8)]);
+    });
+    const r = arrangePreluForCpu(model);
+    expect(r).toMatchObject({ depthwise: 1, negatedChannels: 0, kept: 0 });
+    await expectSameFunction(model, r.bytes!);
+  });
+
+  it('keeps a PReLU whose producer has another consumer when its slopes need a sign change', async () => {
+    const model = graph((g, x) => {
+      const pre = conv3(g, x, 3, C, 9);
+      const act = g.prelu(pre, SLOPES);
+      return g.node('Add', [conv3(g, act, C, 3, 10), conv3(g, pre, C, 3, 11)]);
+    });
+    const r = arrangePreluForCpu(model);
+    expect(r).toMatchObject({ depthwise: 0, leaky: 0, kept: 1 });
+    expect(r.bytes).toBeUndefined();
+  });
+
+  it('keeps a PReLU whose consumer is not a plain convolution when its slopes need a sign change', async () => {
+    const model = graph((g, x) => g.node('Add', [g.prelu(conv3(g, x, 3, C, 12), SLOPES), conv3(g, x, 3, C, 13)]));
+    expect(arrangePreluForCpu(model)).toMatchObject({ depthwise: 0, kept: 1 });
+  });
+
+  it('leaves a graph without PReLU alone without decoding it', () => {
+    const model = graph((g, x) => conv3(g, g.leakyRelu(conv3(g, x, 3, C, 14), 0.2), C, 3, 15));
+    expect(mentionsPrelu(model)).toBe(false);
+    expect(arrangePreluForCpu(model)).toEqual({ depthwise: 0, leaky: 0, negatedChannels: 0, kept: 0 });
+  });
+});
