@@ -21,15 +21,13 @@ let inputName = 'frames';
 let writesInPlace: boolean | undefined;
 
 /**
- * The model as the CPU should run it: the file's bytes with PReLUs rewritten when it has any,
- * else its path. The rewriter (and protobuf with it) loads only when a model needs it, so a
- * GPU host runs without it.
+ * The model as the CPU should run it (src/models/onnx/arrange-for-cpu.ts): rewritten bytes, or
+ * its path when there was nothing to rewrite. The rewriter (and protobuf with it) loads only on
+ * the CPU, so a GPU host runs without it.
  */
 async function arrangedForCpu(path: string): Promise<string | Uint8Array> {
-  const bytes = await readFile(path);
-  const { arrangePreluForCpu, mentionsPrelu } = await import('../models/onnx/prelu-for-cpu.js');
-  if (!mentionsPrelu(bytes)) return path;
-  return arrangePreluForCpu(bytes).bytes ?? path;
+  const { arrangeForCpu } = await import('../models/onnx/arrange-for-cpu.js');
+  return arrangeForCpu(await readFile(path)).bytes ?? path;
 }
 
 function post(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {

@@ -13,8 +13,8 @@ export interface SessionConfig {
   /** Session configuration entries (`session.*`), as nested objects of strings. */
   extra?: Record<string, unknown>;
   /**
-   * Rewrite the model's PReLUs into ops ONNX Runtime's CPU kernels keep in their blocked layout
-   * (src/models/onnx/prelu-for-cpu.ts) before the session is created.
+   * Rewrite the model's PReLUs and scalar Muls into ops ONNX Runtime's CPU kernels keep in their blocked layout
+   * (src/models/onnx/arrange-for-cpu.ts) before the session is created.
    */
   arrangeForCpu?: boolean;
 }

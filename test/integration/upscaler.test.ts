@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Upscaler } from '../../src/infer/upscaler.js';
-import { arrangePreluForCpu } from '../../src/models/onnx/prelu-for-cpu.js';
+import { arrangeForCpu } from '../../src/models/onnx/arrange-for-cpu.js';
 import { pullModel } from '../../src/models/pull.js';
 import { onnxPath } from '../../src/models/store.js';
 
@@ -21,7 +21,7 @@ beforeAll(async () => {
   await pullModel(MODEL);
   upscaler = await Upscaler.start({ modelPath: onnxPath(MODEL), scale: 4, threads: 2 });
   // The worker runs the model as arranged for the CPU (PReLU rewritten); so does the reference.
-  const arranged = arrangePreluForCpu(await readFile(onnxPath(MODEL)));
+  const arranged = arrangeForCpu(await readFile(onnxPath(MODEL)));
   expect(arranged.depthwise).toBe(33);
   reference = await ort.InferenceSession.create(arranged.bytes!, { intraOpNumThreads: 2 });
 });

@@ -1,29 +1,35 @@
 /**
- * Arranges a float32 graph's PReLUs for ONNX Runtime's CPU kernels, at session load.
+ * Arranges a float32 graph for ONNX Runtime's CPU kernels, at session load.
  *
  * ONNX Runtime runs convolutions in a blocked channel layout (NCHWc, 16 channels a block with
- * AVX-512) and keeps tensors in it across Conv, Relu, Add and depthwise Conv, but not across
- * PRelu: around every PRelu it reorders the tensor out of the blocked layout, runs a generic
- * broadcasting kernel, and reorders back. On realesr-general-x4v3 (33 PReLUs) that was 16% of
- * the run on a 160x90 frame, while its 3x3 convolutions ran at 93% of the FMA peak.
+ * AVX-512) and keeps tensors in it across Conv, Relu, Add, Concat and depthwise Conv. Two ops in
+ * ESRGAN-family graphs break that chain, and around each it reorders the tensor out of the
+ * blocked layout, runs a generic kernel, and reorders back:
  *
- * Per channel, with c = 1 - a (a the slope):
+ * - PRelu (SRVGGNetCompact, after every convolution). On realesr-general-x4v3 (33 PReLUs) that
+ *   was 16% of the run on a 160x90 frame, while its 3x3 convolutions ran at 93% of the FMA peak.
+ *   Per channel, with c = 1 - a (a the slope): PRelu(x) = x + c·relu(-x), and c·relu(-x) =
+ *   relu(-c·x) when c >= 0: a depthwise 1x1 convolution with its ReLU fused, then one Add, both
+ *   blocked. Trained slopes above 1 (c < 0) occur (realesr-general-x4v3 has slopes from -1.6 to
+ *   1.9); those channels are negated instead: the producing convolution emits σ·x (σ = sign c,
+ *   its weights and bias negated), the consumers read σ·y and undo the sign in their input
+ *   weights, and σ·y = σ·x + relu(-c·σ·x) holds for both signs. A single slope is a LeakyRelu,
+ *   which ONNX Runtime fuses into the convolution itself.
  *
- *     PRelu(x) = x + c·relu(-x)
+ * - Mul by a scalar of a tensor no convolution produces directly (RRDBNet's residual scaling,
+ *   `out * 0.2 + x`, once per RRDB block). ONNX Runtime folds such a Mul into a producing
+ *   convolution itself, but not after an Add; there the unblocked Mul+Add left the residual
+ *   stream, and with it every dense-block Concat, outside the blocked layout: 664 reorders in
+ *   realesrgan-x4plus. As a depthwise 1x1 convolution (every weight = the scalar) it stays
+ *   blocked, and the Add after it is fused into that convolution.
  *
- * and c·relu(-x) = relu(-c·x) when c >= 0, which is a depthwise 1x1 convolution with its ReLU
- * fused, then one Add: both stay blocked. Trained slopes above 1 (c < 0) occur (realesr-general-
- * x4v3 has slopes from -1.6 to 1.9); those channels are negated instead: the producing
- * convolution emits σ·x (σ = sign c, its weights and bias negated), the consumers read σ·y and
- * undo the sign in their input weights, and σ·y = σ·x + relu(-c·σ·x) holds for both signs.
+ * Rewrites whose neighbours do not allow them (weights shared, other consumers, grouped
+ * consumers, unknown channel count) are skipped. The result computes the same function up to
+ * float rounding.
  *
- * A single slope is a LeakyRelu, which ONNX Runtime fuses into the convolution itself. PReLUs
- * whose neighbours do not allow the rewrite (weights shared, other consumers, grouped consumers)
- * are left as they are. The result computes the same function up to float rounding.
- *
- * Only for the CPU: GPU providers run PRelu as one fused elementwise kernel already, and the
+ * Only for the CPU: GPU providers run these as fused elementwise kernels already, and the
  * canonical model file (what `models path` gives and the benchmark rebuilds in PyTorch from)
- * keeps the plain PRelu.
+ * keeps the plain graph.
  */
 import onnxProto from 'onnx-proto';
 
@@ -33,7 +39,7 @@ type ITensor = onnxProto.onnx.ITensorProto;
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 
-export interface PreluRewrite {
+export interface CpuArrangement {
   /** The rewritten model, or undefined when there was nothing to change. */
   bytes?: Uint8Array;
   /** PReLUs turned into depthwise conv + ReLU + Add. */
@@ -44,16 +50,12 @@ export interface PreluRewrite {
   negatedChannels: number;
   /** PReLUs left as they were. */
   kept: number;
+  /** Scalar Muls turned into depthwise convolutions. */
+  scales: number;
 }
 
-/** Cheap check on the raw bytes, so large models without PReLU are not decoded at all. */
-export function mentionsPrelu(bytes: Uint8Array): boolean {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes('PRelu');
-}
-
-export function arrangePreluForCpu(bytes: Uint8Array): PreluRewrite {
-  const none: PreluRewrite = { depthwise: 0, leaky: 0, negatedChannels: 0, kept: 0 };
-  if (!mentionsPrelu(bytes)) return none;
+export function arrangeForCpu(bytes: Uint8Array): CpuArrangement {
+  const none: CpuArrangement = { depthwise: 0, leaky: 0, negatedChannels: 0, kept: 0, scales: 0 };
   const model = onnx.ModelProto.decode(bytes);
   const graph = model.graph;
   if (!graph?.node) return none;
@@ -94,9 +96,14 @@ export function arrangePreluForCpu(bytes: Uint8Array): PreluRewrite {
     return a?.i !== undefined && a.i !== null ? Number(a.i) : dflt;
   };
 
-  const out: PreluRewrite = { ...none };
+  const out: CpuArrangement = { ...none };
   const nodes: INode[] = [];
   for (const n of graph.node) {
+    if (n.opType === 'Mul' && !n.domain) {
+      const dw = scaleAsDepthwise(n);
+      if (dw) { nodes.push(dw); out.scales++; } else nodes.push(n);
+      continue;
+    }
     if (n.opType !== 'PRelu' || n.domain) { nodes.push(n); continue; }
     const [x, slopeName] = n.input ?? [];
     const y = n.output?.[0];
@@ -129,7 +136,7 @@ export function arrangePreluForCpu(bytes: Uint8Array): PreluRewrite {
     out.depthwise++;
   }
 
-  if (out.depthwise + out.leaky === 0) return out;
+  if (out.depthwise + out.leaky + out.scales === 0) return out;
   graph.node = nodes;
   for (const [name, f] of floats) {
     const t = inits.get(name)!;
@@ -141,6 +148,41 @@ export function arrangePreluForCpu(bytes: Uint8Array): PreluRewrite {
   graph.initializer = [...(graph.initializer ?? []).filter((t) => read.has(t.name ?? '')), ...added];
   out.bytes = onnx.ModelProto.encode(model).finish();
   return out;
+
+  /** Channels of a tensor, from the convolution that made it (through channel-wise ops). */
+  function channelsOf(name: string, depth = 0): number | undefined {
+    const p = producer.get(name);
+    if (!p || p.domain || depth > 64) return undefined;
+    if (p.opType === 'Conv') {
+      const w = inits.get(p.input?.[1] ?? '');
+      return w?.dims?.length === 4 ? Number(w.dims[0]) : undefined;
+    }
+    if (['Add', 'Mul', 'Relu', 'LeakyRelu', 'PRelu'].includes(p.opType ?? '')) {
+      for (const i of p.input ?? []) if (!inits.has(i)) return channelsOf(i, depth + 1);
+    }
+    return undefined;
+  }
+
+  /**
+   * y = t * s (s a scalar initializer) as a depthwise 1x1 convolution, when t comes from
+   * something other than a convolution (ONNX Runtime folds the scalar into a producing
+   * convolution itself) and its channel count is known.
+   */
+  function scaleAsDepthwise(mul: INode): INode | undefined {
+    const [a, b] = mul.input ?? [];
+    const y = mul.output?.[0];
+    if (!a || !b || !y) return undefined;
+    const [t, sName] = inits.has(b) ? [a, b] : [b, a];
+    const s = floatsOf(sName);
+    if (!s || s.length !== 1 || inits.has(t) || producer.get(t)?.opType === 'Conv') return undefined;
+    const channels = channelsOf(t);
+    if (!channels) return undefined;
+    const w = addInit(`${mul.name || y}_dw_w`, [channels, 1, 1, 1], new Float32Array(channels).fill(s[0]!));
+    return { opType: 'Conv', name: `${mul.name || y}_dw`, input: [t, w], output: [y], attribute: [
+      { name: 'group', type: onnx.AttributeProto.AttributeType.INT, i: channels },
+      { name: 'kernel_shape', type: onnx.AttributeProto.AttributeType.INTS, ints: [1, 1] },
+    ] };
+  }
 
   /**
    * Moves the sign of `channels` from between the convolutions into them: the producer's output

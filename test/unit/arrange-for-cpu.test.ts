@@ -1,5 +1,5 @@
 /**
- * The CPU arrangement of PReLU (src/models/onnx/prelu-for-cpu.ts) must compute the same function
+ * The CPU arrangement of PReLU (src/models/onnx/arrange-for-cpu.ts) must compute the same function
  * as the plain graph: checked on small float graphs run by ONNX Runtime, with slopes on both
  * sides of 1 (the sign-folding case), exactly 1, 0 and negative, a single slope, and neighbours
  * that forbid the sign folding.
@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/models/onnx/graph-builder.js';
-import { arrangePreluForCpu, mentionsPrelu } from '../../src/models/onnx/prelu-for-cpu.js';
+import { arrangeForCpu } from '../../src/models/onnx/arrange-for-cpu.js';
 
 const C = 16;
 const H = 9;
@@ -70,7 +70,7 @@ describe('PReLU arranged for the CPU', () => {
       h = g.prelu(conv3(g, h, C, C, 2), SLOPES.map((s) => 1.4 - s));
       return conv3(g, h, C, 3, 3);
     });
-    const r = arrangePreluForCpu(model);
+    const r = arrangeForCpu(model);
     expect(r).toMatchObject({ depthwise: 2, leaky: 0, kept: 0 });
     // slopes > 1: 1.01, 1.5, 1.9, 3 (first PReLU) and 1.4 - s > 1 for s in {-1.6, -0.2, 0, 0.25} (second).
     const above1 = [...SLOPES].filter((s) => s > 1).length + [...SLOPES].filter((s) => 1.4 - s > 1).length;
@@ -82,7 +82,7 @@ describe('PReLU arranged for the CPU', () => {
 
   it('a single slope becomes a LeakyRelu', async () => {
     const model = graph((g, x) => conv3(g, g.prelu(conv3(g, x, 3, C, 4), Float32Array.of(0.2)), C, 3, 5));
-    const r = arrangePreluForCpu(model);
+    const r = arrangeForCpu(model);
     expect(r).toMatchObject({ depthwise: 0, leaky: 1, kept: 0 });
     expect(opTypes(r.bytes!)).toContain('LeakyRelu');
     await expectSameFunction(model, r.bytes!);
@@ -95,7 +95,7 @@ describe('PReLU arranged for the CPU', () => {
       // The producer's output also feeds the graph's sum below: its sign must not change.
       return g.node('Add', [conv3(g, act, C, 3, 7), conv3(g, pre, C, 3, 8)]);
     });
-    const r = arrangePreluForCpu(model);
+    const r = arrangeForCpu(model);
     expect(r).toMatchObject({ depthwise: 1, negatedChannels: 0, kept: 0 });
     await expectSameFunction(model, r.bytes!);
   });
@@ -106,19 +106,31 @@ describe('PReLU arranged for the CPU', () => {
       const act = g.prelu(pre, SLOPES);
       return g.node('Add', [conv3(g, act, C, 3, 10), conv3(g, pre, C, 3, 11)]);
     });
-    const r = arrangePreluForCpu(model);
+    const r = arrangeForCpu(model);
     expect(r).toMatchObject({ depthwise: 0, leaky: 0, kept: 1 });
     expect(r.bytes).toBeUndefined();
   });
 
   it('keeps a PReLU whose consumer is not a plain convolution when its slopes need a sign change', async () => {
     const model = graph((g, x) => g.node('Add', [g.prelu(conv3(g, x, 3, C, 12), SLOPES), conv3(g, x, 3, C, 13)]));
-    expect(arrangePreluForCpu(model)).toMatchObject({ depthwise: 0, kept: 1 });
+    expect(arrangeForCpu(model)).toMatchObject({ depthwise: 0, kept: 1 });
   });
 
-  it('leaves a graph without PReLU alone without decoding it', () => {
+  it('leaves a graph with nothing to rewrite alone', () => {
     const model = graph((g, x) => conv3(g, g.leakyRelu(conv3(g, x, 3, C, 14), 0.2), C, 3, 15));
-    expect(mentionsPrelu(model)).toBe(false);
-    expect(arrangePreluForCpu(model)).toEqual({ depthwise: 0, leaky: 0, negatedChannels: 0, kept: 0 });
+    expect(arrangeForCpu(model)).toEqual({ depthwise: 0, leaky: 0, negatedChannels: 0, kept: 0, scales: 0 });
+  });
+
+  it('a scalar Mul after an Add (RRDB residual scaling) becomes a depthwise conv; after a conv it is left to ONNX Runtime', async () => {
+    const model = graph((g, x) => {
+      const a = conv3(g, x, 3, C, 16);
+      const rdb = g.node('Add', [g.node('Mul', [conv3(g, a, C, C, 17), g.scalar('k', 0.2)]), a]);
+      const rrdb = g.node('Add', [g.node('Mul', [rdb, g.scalar('k', 0.2)]), a]);
+      return conv3(g, rrdb, C, 3, 18);
+    });
+    const r = arrangeForCpu(model);
+    expect(r).toMatchObject({ scales: 1, depthwise: 0 });
+    expect(opTypes(r.bytes!).filter((o) => o === 'Mul')).toHaveLength(1);
+    await expectSameFunction(model, r.bytes!);
   });
 });
