@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -23,11 +23,18 @@ export interface EndToEndRun {
   stageMs: { decode: number; infer: number; encode: number };
   inputSize: [number, number];
   outputSize: [number, number];
+  /** Pipeline clock when the first frame was out (probe, model load, first inference). */
+  firstFrameMs?: number;
+  /** Pipeline clock when the last frame was out; elapsedMs - this = finishing the file. */
+  lastFrameMs?: number;
 }
 
 /** The fields of interest from a `--json` event stream (one JSON object per line). */
 export function readDoneEvent(lines: readonly string[]): Omit<EndToEndRun, 'wallMs'> {
   let start: { inputSize?: [number, number]; outputSize?: [number, number] } | undefined;
+  let firstFrameMs: number | undefined;
+  let lastFrameMs: number | undefined;
+  let lastFrames = 0;
   for (const line of lines) {
     let e: Record<string, unknown>;
     try {
@@ -36,6 +43,11 @@ export function readDoneEvent(lines: readonly string[]): Omit<EndToEndRun, 'wall
       continue;
     }
     if (e.type === 'start') start = e as typeof start;
+    if (e.type === 'progress' && Number(e.frames) > lastFrames) {
+      lastFrames = Number(e.frames);
+      firstFrameMs ??= Number(e.elapsedMs);
+      lastFrameMs = Number(e.elapsedMs);
+    }
     if (e.type === 'error') throw new Error(`esrvid failed: ${String(e.message)}`);
     if (e.type === 'done') {
       const stage = (e.stageMs ?? {}) as Partial<EndToEndRun['stageMs']>;
@@ -46,6 +58,7 @@ export function readDoneEvent(lines: readonly string[]): Omit<EndToEndRun, 'wall
         stageMs: { decode: stage.decode ?? Number.NaN, infer: stage.infer ?? Number.NaN, encode: stage.encode ?? Number.NaN },
         inputSize: start?.inputSize ?? [0, 0],
         outputSize: start?.outputSize ?? [0, 0],
+        ...(firstFrameMs !== undefined ? { firstFrameMs, lastFrameMs } : {}),
       };
     }
   }
@@ -73,4 +86,26 @@ export async function runEndToEnd(clip: string, model: string, threads: number):
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The clip `loops` times in a row, every stream copied (ffmpeg -stream_loop): a longer real job.
+ * FFmpeg is found by a child Node process (as the CLI finds it), so the benchmark itself never
+ * loads FFmpeg's modules: `esrvid bench` without end-to-end runs needs only ONNX Runtime.
+ */
+export async function loopClip(clip: string, loops: number, dir: string): Promise<string> {
+  const out = join(dir, `looped${extname(clip)}`);
+  const binaries = new URL('../ffmpeg/binaries.js', import.meta.url).href;
+  const script = `const { findFfmpeg } = await import(${JSON.stringify(binaries)});
+const { execFileSync } = await import('node:child_process');
+const t = await findFfmpeg({});
+execFileSync(t.ffmpeg.path, ['-v', 'error', '-y', '-stream_loop', ${JSON.stringify(String(loops - 1))}, '-i', ${JSON.stringify(clip)}, '-map', '0', '-c', 'copy', ${JSON.stringify(out)}], { stdio: ['ignore', 'ignore', 'inherit'] });`;
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(stderr.trim().split('\n').pop() || `exit ${code}`))));
+  });
+  return out;
 }

@@ -5,6 +5,7 @@
  * to ONNX Runtime.
  */
 import { Upscaler, type BatchSlot } from '../infer/upscaler.js';
+import type { SessionConfig } from '../infer/worker-protocol.js';
 import { syntheticFrames } from './frames.js';
 
 export class OrtStage {
@@ -13,8 +14,9 @@ export class OrtStage {
 
   private constructor(private readonly upscaler: Upscaler) {}
 
-  static async open(modelPath: string, scale: number, threads: number): Promise<OrtStage> {
-    return new OrtStage(await Upscaler.start({ modelPath, scale, threads }));
+  /** `session`: changes to the pipeline's session configuration, for measuring a lever. */
+  static async open(modelPath: string, scale: number, threads: number, session?: Partial<SessionConfig>): Promise<OrtStage> {
+    return new OrtStage(await Upscaler.start({ modelPath, scale, threads, session }));
   }
 
   get loadMs(): number {

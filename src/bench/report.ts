@@ -1,6 +1,7 @@
 /** The benchmark's output: a terminal table, and BENCHMARKS.md (machine, date, versions, method). */
 import { formatBytes, renderTable } from '../commands/format.js';
 import { median } from './stats.js';
+import { LEVERS } from './levers.js';
 import { PARITY_TOLERANCE, QUIET_LOAD, type CaseResult, type SuiteResult } from './suite.js';
 
 const f2 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(2));
@@ -38,6 +39,7 @@ export function renderSummary(r: SuiteResult): string {
     out += `\nbest batch: ${best.map((c) => `${c.model} ${c.width}x${c.height}: ${c.batch}`).join('; ')}\n`;
   }
   if (peak) out += `FMA peak: ${peak.toFixed(0)} GFLOP/s (${r.options.threads} threads, FP32)\n`;
+  for (const l of r.levers) out += `lever "${l.lever}" ${l.model} ${l.width}x${l.height}: ${f2(l.onFps)} fps with, ${f2(l.offFps)} without (${ratio(l.speedup)})\n`;
   const e = r.endToEnd;
   if (e) {
     out += `end to end (${e.model}, ${e.runs[0]?.frames ?? '?'} frames of ${e.runs[0]?.inputSize.join('x') ?? '?'}): ${f2(e.endToEndFps)} fps vs inference alone ${f2(e.inferOnlyFps)} fps: `
@@ -103,11 +105,21 @@ export function renderMarkdown(r: SuiteResult): string {
       `${(mr.flops.parameterCount / 1e6).toFixed(2)} M`,
       mr.parity ? `max \\|diff\\| ${mr.parity.maxAbs.toExponential(1)}, ${(100 * mr.parity.sameByte).toFixed(3)}% same 8-bit${mr.parity.ok ? '' : ' (FAILED)'}` : '-',
     ])));
+  if (r.levers.length > 0) {
+    push('## Levers, each measured on and off in this run', '');
+    push('One change to esrvid\'s inference stage at a time, against the same stage without it (the same `Upscaler`, frames and threads), '
+      + `alternating run by run with the same pause, ${r.levers[0]!.runs} pairs each, batch 1; "with/without" is the median of per-pair ratios.`, '');
+    push(markdownTable(['lever', 'model', 'size', 'fps with', 'fps without', 'with/without', 'other load'],
+      r.levers.map((l) => [l.lever, l.model, `${l.width}x${l.height}`, f2(l.onFps), f2(l.offFps), ratio(l.speedup), l.otherLoad === undefined ? '-' : l.otherLoad.toFixed(1)]),
+      ['l', 'l', 'l', 'r', 'r', 'r', 'r']));
+    push(...LEVERS.map((l) => `- **${l.name}**: ${l.description}.`), '');
+  }
   const e = r.endToEnd;
   if (e) {
     const run = e.runs[0]!;
     push('## End to end: the whole pipeline', '');
-    push(`\`esrvid ${relative(e.clip)} out.mp4 --json --model ${e.model} --threads ${r.options.threads}\` (${run.frames} frames of ${run.inputSize.join('x')} `
+    const looped = e.clipLoops > 1 ? ` played ${e.clipLoops} times in a row (\`ffmpeg -stream_loop ${e.clipLoops - 1} -c copy\`: a ${run.frames}-frame job, so start-up weighs as in a real one)` : '';
+    push(`\`esrvid ${relative(e.clip)} out.mp4 --json --model ${e.model} --threads ${r.options.threads}\`${looped} (${run.frames} frames of ${run.inputSize.join('x')} `
       + `to ${run.outputSize.join('x')}, libx264) run ${e.runs.length === 1 ? 'once' : `${e.runs.length} times`}, each followed by inference alone on frames of the same size `
       + '(batch 1, 16 frames); frames/s from the `done` event (`frames / elapsedMs`, so probing, model load and finishing the file are included).', '');
     const med = (k: 'decode' | 'infer' | 'encode') => median(e.runs.map((x) => x.stageMs[k]));
@@ -121,6 +133,8 @@ export function renderMarkdown(r: SuiteResult): string {
       ['whole command, Node start-up included (median)', `${(median(e.runs.map((x) => x.wallMs)) / 1000).toFixed(1)} s`],
       ['pipeline elapsed (median)', `${(median(e.runs.map((x) => x.elapsedMs)) / 1000).toFixed(1)} s`],
       ['stage time: decode wait / infer / encode (median, ms)', `${f0(med('decode'))} / ${f0(med('infer'))} / ${f0(med('encode'))}`],
+      ['start-up: job start to the first upscaled frame (median, ms; includes that frame\'s inference)', f0(medianOf(e.runs.map((x) => x.firstFrameMs)))],
+      ['finish: last frame to the finished file (median, ms)', f0(medianOf(e.runs.map((x) => (x.lastFrameMs === undefined ? undefined : x.elapsedMs - x.lastFrameMs))))],
       ['peak RSS of the esrvid process', formatBytes(e.peakRssBytes)],
     ], ['l', 'r']));
   }
@@ -144,6 +158,11 @@ export function renderMarkdown(r: SuiteResult): string {
   }
   push('');
   return lines.join('\n');
+}
+
+function medianOf(xs: (number | undefined)[]): number | undefined {
+  const v = xs.filter((x): x is number => x !== undefined);
+  return v.length > 0 ? median(v) : undefined;
 }
 
 function loadText(r: SuiteResult): string {

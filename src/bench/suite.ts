@@ -9,12 +9,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Precision } from '../models/onnx/graph-builder.js';
-import { runEndToEnd, type EndToEndRun } from './end-to-end.js';
+import { loopClip, runEndToEnd, type EndToEndRun } from './end-to-end.js';
 import { measureFmaPeak, type FmaPeak } from './fma-peak.js';
 import { countFlops, type FlopCount } from './flops.js';
 import { syntheticFrames } from './frames.js';
 import { describeMachine, type MachineInfo } from './machine.js';
 import { decodeModel, type OnnxGraph } from './onnx-graph.js';
+import { LEVERS, measureLever, type LeverResult } from './levers.js';
 import { OrtStage } from './ort-stage.js';
 import { otherLoad, snapshot } from './contention.js';
 import { compareOutputs, withNetworkOutput, type ParityResult } from './parity.js';
@@ -42,10 +43,14 @@ export interface BenchOptions {
   python: string;
   /** Idle time between alternating runs, ms. */
   pauseMs: number;
+  /** Measure each lever (src/bench/levers.ts) on and off, per model at its first size. */
+  levers: boolean;
   endToEnd: boolean;
   endToEndRuns: number;
   endToEndModel: string;
   clip: string;
+  /** The clip is played this many times in a row (stream copy), so start-up weighs as in a real job. */
+  clipLoops: number;
   /** Use this FMA peak (GFLOP/s) instead of measuring it. */
   peakGflops?: number;
   log: (line: string) => void;
@@ -86,6 +91,7 @@ export interface CaseResult extends BenchCase {
 
 export interface EndToEndResult {
   clip: string;
+  clipLoops: number;
   model: string;
   runs: EndToEndRun[];
   /** Inference-only ms per frame (batch 1, same frame size), one block of frames per pair. */
@@ -118,6 +124,7 @@ export interface SuiteResult {
   peak?: { gflops: number; measured: FmaPeak[] };
   models: ModelResult[];
   cases: CaseResult[];
+  levers: LeverResult[];
   endToEnd?: EndToEndResult;
   notes: string[];
 }
@@ -142,6 +149,7 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
     loadAverages: [],
     models: [],
     cases: [],
+    levers: [],
     notes,
   };
   const peaks: FmaPeak[] = [];
@@ -193,7 +201,23 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
       }
     }
 
-    if (o.endToEnd) result.endToEnd = await measureEndToEnd(o, notes);
+    if (o.levers) {
+      for (const lever of LEVERS) {
+        for (const { model } of resolved) {
+          const first = cases.find((k) => k.model === model.name);
+          if (!first) continue;
+          try {
+            const r = await measureLever(lever, model, { width: first.width, height: first.height, batch: 1 }, o);
+            result.levers.push(r);
+            o.log(`  lever "${r.lever}", ${r.model} ${r.width}x${r.height}: ${r.onFps.toFixed(2)} fps with, ${r.offFps.toFixed(2)} without: ${r.speedup.toFixed(2)}x`);
+          } catch (err) {
+            notes.push(`lever "${lever.name}" on ${model.name}: measurement failed: ${(err as Error).message.split('\n')[0]}`);
+          }
+        }
+      }
+    }
+
+    if (o.endToEnd) result.endToEnd = await measureEndToEnd(o, notes, tmp);
     // A second look at the peak after a long suite, when the machine may have been busier or quieter.
     if (performance.now() - started > 60_000) await measurePeak();
   } finally {
@@ -367,9 +391,18 @@ export function caseLine(r: CaseResult): string {
   return `  ${r.model} ${r.width}x${r.height} batch ${r.batch}: esrvid ${r.esrvidFps.toFixed(2)} fps (${r.esrvidGflops.toFixed(0)} GFLOP/s)${ref}${busy}`;
 }
 
-async function measureEndToEnd(o: BenchOptions, notes: string[]): Promise<EndToEndResult | undefined> {
+async function measureEndToEnd(o: BenchOptions, notes: string[], tmp: string): Promise<EndToEndResult | undefined> {
   const { resolveModel } = await import('../models/resolve.js');
   const model = await resolveModel(o.endToEndModel, { device: o.device, precision: o.precision });
+  let clip = o.clip;
+  if (o.clipLoops > 1) {
+    try {
+      clip = await loopClip(o.clip, o.clipLoops, tmp);
+    } catch (err) {
+      notes.push(`end-to-end skipped: cannot loop ${o.clip}: ${(err as Error).message.split('\n')[0]}`);
+      return undefined;
+    }
+  }
   let stage: OrtStage | undefined;
   const runs: EndToEndRun[] = [];
   const inferOnlyMs: number[][] = [];
@@ -379,7 +412,7 @@ async function measureEndToEnd(o: BenchOptions, notes: string[]): Promise<EndToE
       const before = snapshot();
       let run: EndToEndRun;
       try {
-        run = await runEndToEnd(o.clip, o.endToEndModel, o.threads);
+        run = await runEndToEnd(clip, o.endToEndModel, o.threads);
       } catch (err) {
         notes.push(`end-to-end run failed: ${(err as Error).message}`);
         return undefined;
@@ -415,6 +448,7 @@ async function measureEndToEnd(o: BenchOptions, notes: string[]): Promise<EndToE
   const pick = <T>(xs: T[]) => (quiet.length > 0 ? quiet.map((i) => xs[i]!) : xs);
   return {
     clip: o.clip,
+    clipLoops: o.clipLoops,
     model: o.endToEndModel,
     runs,
     inferOnlyMs,

@@ -21,10 +21,12 @@ export interface BenchCliOptions {
   reference: 'pytorch' | 'none';
   python?: string;
   pause: number;
+  levers?: boolean;
   e2e?: boolean;
   e2eRuns: number;
   e2eModel: string;
   clip?: string;
+  clipLoops: number;
   peakGflops?: number;
   json?: boolean;
   write?: string | boolean;
@@ -57,11 +59,14 @@ export function registerBench(program: Command, run: (o: BenchCliOptions, quiet:
     .addOption(new Option('--reference <name>', 'reference implementation to compare with').choices(['pytorch', 'none']).default('pytorch'))
     .option('--python <path>', 'Python with torch for the reference (default: /usr/bin/python3, or ESRVID_BENCH_PYTHON)')
     .option('--pause <ms>', 'idle time between alternating runs', wholeNumber('--pause', 0, 10_000), 300)
+    .option('--levers', 'also measure each lever on and off (default: only for the full default suite)')
+    .option('--no-levers', 'skip the lever measurements')
     .option('--e2e', 'also time the whole CLI on a clip (default: only for the full default suite)')
     .option('--no-e2e', 'skip the end-to-end measurement')
     .option('--e2e-runs <n>', 'end-to-end runs', wholeNumber('--e2e-runs', 1, 100), 3)
     .option('--e2e-model <name>', 'model for the end-to-end runs', 'realesr-general-x4v3')
     .option('--clip <file>', 'video for the end-to-end runs (default: samples/chelsea.mp4)')
+    .option('--clip-loops <n>', 'play the clip this many times in a row (stream copy) for the end-to-end runs, so start-up weighs as in a real job', wholeNumber('--clip-loops', 1, 100), 5)
     .option('--peak-gflops <n>', 'the machine\'s FP32 FMA peak in GFLOP/s (default: measured, with the system C compiler)', Number)
     .option('--json', 'print the full result as JSON on stdout (progress stays on stderr)')
     .option('--write [file]', 'write the Markdown report (default file: BENCHMARKS.md)')
@@ -114,10 +119,12 @@ export async function runBench(o: BenchCliOptions, quiet: boolean): Promise<void
     reference: o.reference,
     python: o.python ?? defaultPython(),
     pauseMs: o.pause,
+    levers: o.levers ?? fullSuite,
     endToEnd: o.e2e ?? fullSuite,
     endToEndRuns: o.e2eRuns,
     endToEndModel: o.e2eModel,
     clip: o.clip ?? SAMPLE_CLIP,
+    clipLoops: o.clipLoops,
     peakGflops: o.peakGflops,
     log: quiet ? () => undefined : (line) => process.stderr.write(`${line}\n`),
   });

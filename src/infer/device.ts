@@ -69,7 +69,10 @@ export function sessionConfig(device: Device, o: { gpu?: number; threads?: numbe
   if (device === 'webgpu') {
     return { executionProviders: [{ name: 'webgpu' }], threads: o.threads ?? 1, logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } };
   }
-  return { executionProviders: ['cpu'], threads: o.threads ?? 0, arrangeForCpu: true };
+  // Threads that sleep between operators instead of spinning: inference alone runs as fast (within
+  // 1%, measured), and the spinning took the cores FFmpeg's decoder and encoder need (a 240-frame
+  // job on a busy machine: 1.21x the CPU time and 1.44x the wall time with spinning; BENCHMARKS.md).
+  return { executionProviders: ['cpu'], threads: o.threads ?? 0, arrangeForCpu: true, extra: { session: { intra_op: { allow_spinning: '0' } } } };
 }
 
 export interface DeviceAttempt {

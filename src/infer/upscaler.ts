@@ -26,6 +26,8 @@ export interface UpscalerOptions {
   /** Replaces the device's providers (src/infer/device.ts). */
   executionProviders?: ExecutionProvider[];
   threads?: number;
+  /** Changes to the device's session configuration (the benchmark measures levers with it). */
+  session?: Partial<SessionConfig>;
   /** A worker module speaking worker-protocol.ts instead of ONNX Runtime (tests). */
   workerUrl?: URL;
 }
@@ -79,7 +81,7 @@ export class Upscaler {
     u.selection = { device: u.device, skipped: [] };
     u.spawn();
     try {
-      const session = sessionConfig(u.device, { gpu: o.gpu, threads: o.threads });
+      const session = { ...sessionConfig(u.device, { gpu: o.gpu, threads: o.threads }), ...o.session };
       if (o.executionProviders) session.executionProviders = o.executionProviders;
       await u.loadWith(o.modelPath, o.scale, session);
     } catch (err) {

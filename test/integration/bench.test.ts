@@ -14,7 +14,7 @@ describe('esrvid bench', () => {
   it('measures the asked cases and writes JSON and BENCHMARKS-style Markdown', async () => {
     const md = join(tmp.dir, 'B.md');
     const r = await runCli(['bench', '-m', 'realesr-animevideov3-x4', '--size', '24x16', '-b', '1,2', '--runs', '2', '--warmup', '0', '--min-time', '0',
-      '--reference', 'none', '--no-e2e', '--peak-gflops', '100', '--json', '-q', '--write', md]);
+      '--reference', 'none', '--no-e2e', '--levers', '--peak-gflops', '100', '--json', '-q', '--write', md]);
     expect(r.stderr).not.toMatch(/error/i);
     expect(r.code).toBe(0);
     const result = JSON.parse(r.stdout);
@@ -23,6 +23,10 @@ describe('esrvid bench', () => {
     expect(result.models[0].flops.convFlopsPerInputPixel).toBe(2 * 9 * (64 * 3 + 16 * 64 * 64 + 48 * 64));
     expect(result.peak.gflops).toBe(100);
     expect(result.endToEnd).toBeUndefined();
+    // Each lever on and off, alternating, for the one model at its first size.
+    expect(result.levers.map((l: { lever: string; runs: number; width: number }) => [l.lever, l.runs, l.width]))
+      .toEqual([['CPU graph arrangement', 2, 24], ['no thread spinning', 2, 24]]);
+    for (const l of result.levers) expect(l.onFps).toBeGreaterThan(0);
     const text = readFileSync(md, 'utf8');
     expect(text).toContain('| realesr-animevideov3-x4 | 24x16 | 2 |');
     expect(text).toContain('| PyTorch (reference) | not run |');

@@ -18,7 +18,7 @@ const suite: SuiteResult = {
   versions: { esrvid: '0.1.0', node: 'v20.20.2', onnxruntime: '1.29.0', torch: { torch: '1.13.0', numpy: '1.24.2', threads: 2, mkldnn: true } },
   options: {
     device: 'cpu', precision: 'fp32', runs: 5, warmup: 1, minCaseMs: 8000, threads: 2, reference: 'pytorch', pauseMs: 300,
-    endToEnd: true, endToEndRuns: 3, endToEndModel: 'realesr-general-x4v3', clip: 'samples/chelsea.mp4',
+    levers: true, endToEnd: true, endToEndRuns: 3, endToEndModel: 'realesr-general-x4v3', clip: 'samples/chelsea.mp4', clipLoops: 5,
   },
   peak: { gflops: 540, measured: [{ gflops512: 540, gflops256: 270, gflopsOneThread: 272, threads: 2, compiler: 'cc 12' }] },
   models: [{
@@ -28,9 +28,10 @@ const suite: SuiteResult = {
     parity: { maxAbs: 1.1e-6, meanAbs: 1e-7, sameByte: 0.99995, width: 32, height: 24, ok: true },
   }],
   cases: [caseResult(1, 5, 4), caseResult(2, 6, 4.8)],
+  levers: [{ lever: 'CPU graph arrangement', model: 'realesr-general-x4v3', width: 160, height: 90, batch: 1, onFps: 13.2, offFps: 11.0, speedup: 1.19, runs: 5, otherLoad: 0.05 }],
   endToEnd: {
-    clip: 'samples/chelsea.mp4', model: 'realesr-general-x4v3',
-    runs: [{ frames: 48, elapsedMs: 8000, wallMs: 8400, peakRssBytes: 400 * 2 ** 20, stageMs: { decode: 20, infer: 7000, encode: 400 }, inputSize: [160, 90], outputSize: [640, 360] }],
+    clip: 'samples/chelsea.mp4', clipLoops: 5, model: 'realesr-general-x4v3',
+    runs: [{ frames: 240, elapsedMs: 8000, wallMs: 8400, peakRssBytes: 400 * 2 ** 20, stageMs: { decode: 20, infer: 7000, encode: 400 }, inputSize: [160, 90], outputSize: [640, 360], firstFrameMs: 450, lastFrameMs: 7900 }],
     inferOnlyMs: [[200, 200]], endToEndFps: 6, inferOnlyFps: 5, pairOtherLoad: [0.1], efficiency: 1.2, efficiencyPairs: 'quiet', inPipelineInferFps: 6.86, inferBusyShare: 0.875, peakRssBytes: 400 * 2 ** 20,
   },
   notes: ['an example note'],
@@ -55,6 +56,7 @@ describe('bench report', () => {
     expect(text).toContain('FMA peak: 540 GFLOP/s (2 threads, FP32)');
     expect(text).toContain('6.00 fps vs inference alone 5.00 fps: pipeline efficiency 120%, inference busy 88% of the time, peak RSS 400 MB');
     expect(text).toContain('note: an example note');
+    expect(text).toContain('lever "CPU graph arrangement" realesr-general-x4v3 160x90: 13.20 fps with, 11.00 without (1.19x)');
     expect(text).toContain('load average during the suite: median 2.5, max 3.9 (the suite itself adds about 2)');
     expect(text).toContain('suite took 321 s');
   });
@@ -70,6 +72,10 @@ describe('bench report', () => {
       '| realesr-general-x4v3 | SRVGGNetCompact, 32 body convs, 64 features, PReLU, x4 | 2.42 M | 1.21 M | max \\|diff\\| 1.1e-6, 99.995% same 8-bit |',
       '| pipeline efficiency (median of per-pair ratios, quiet pairs: other load <= 0.3) | 120% |', '| other load per pair (cores) | 0.1 |', '| peak RSS of the esrvid process | 400 MB |',
       '## Method', '- an example note',
+      '| CPU graph arrangement | realesr-general-x4v3 | 160x90 | 13.20 | 11.00 | 1.19x | 0.1 |',
+      'played 5 times in a row (`ffmpeg -stream_loop 4 -c copy`: a 240-frame job',
+      '| start-up: job start to the first upscaled frame (median, ms; includes that frame\'s inference) | 450 |',
+      '| finish: last frame to the finished file (median, ms) | 100 |',
     ]) expect(md).toContain(s);
   });
 

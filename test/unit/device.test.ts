@@ -96,7 +96,7 @@ describe('explainDeviceError', () => {
 
 describe('session options per device', () => {
   it('CPU: all cores, default logging', () => {
-    expect(sessionConfig('cpu')).toEqual({ executionProviders: ['cpu'], threads: 0 });
+    expect(sessionConfig('cpu')).toEqual({ executionProviders: ['cpu'], threads: 0, arrangeForCpu: true, extra: { session: { intra_op: { allow_spinning: '0' } } } });
     expect(sessionConfig('cpu', { threads: 2 }).threads).toBe(2);
     expect(defaultPrecision('cpu')).toBe('fp32');
   });

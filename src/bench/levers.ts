@@ -1,0 +1,95 @@
+/**
+ * Levers: one change to esrvid's inference stage at a time, measured against the same stage
+ * without it, alternating run by run in the same suite (as the PyTorch comparison is), so
+ * BENCHMARKS.md shows what each kept change buys on the machine at hand, not on the day it was
+ * made.
+ */
+import type { SessionConfig } from '../infer/worker-protocol.js';
+import { otherLoad, snapshot } from './contention.js';
+import { syntheticFrames } from './frames.js';
+import { OrtStage } from './ort-stage.js';
+import { framesPerSecond, median, pairedRatio } from './stats.js';
+
+export interface Lever {
+  name: string;
+  /** What the lever changes, for the report. */
+  description: string;
+  /** Session configuration changes that turn the lever off (on = the pipeline's default). */
+  off: Partial<SessionConfig>;
+}
+
+export const LEVERS: readonly Lever[] = [
+  {
+    name: 'CPU graph arrangement',
+    description: 'PReLU as depthwise conv + ReLU + Add, RRDB residual scaling as a depthwise conv, so ONNX Runtime keeps its blocked layout (src/models/onnx/arrange-for-cpu.ts)',
+    off: { arrangeForCpu: false },
+  },
+  {
+    name: 'no thread spinning',
+    description: 'ONNX Runtime\'s intra-op threads sleep instead of spinning between operators and runs, leaving the cores to FFmpeg',
+    off: { extra: {} },
+  },
+];
+
+export interface LeverResult {
+  lever: string;
+  model: string;
+  width: number;
+  height: number;
+  batch: number;
+  onFps: number;
+  offFps: number;
+  /** Median over pairs of on fps / off fps. */
+  speedup: number;
+  runs: number;
+  otherLoad?: number;
+}
+
+export async function measureLever(
+  lever: Lever,
+  model: { name: string; path: string; scale: number },
+  c: { width: number; height: number; batch: number },
+  o: { threads: number; runs: number; warmup: number; pauseMs: number },
+): Promise<LeverResult> {
+  const frames = syntheticFrames(c.batch, c.width, c.height);
+  const on = await OrtStage.open(model.path, model.scale, o.threads);
+  let off: OrtStage | undefined;
+  try {
+    off = await OrtStage.open(model.path, model.scale, o.threads, lever.off);
+    const onMs: number[] = [];
+    const offMs: number[] = [];
+    const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+    const time = async (s: OrtStage) => {
+      await sleep(o.pauseMs);
+      return s.time(c.batch, c.width, c.height, frames);
+    };
+    let before = snapshot();
+    for (let i = 0; i < o.warmup + o.runs; i++) {
+      if (i === o.warmup) before = snapshot();
+      // ABBA, so a drift in the machine's speed favours neither side.
+      let a: number;
+      let b: number;
+      if (i % 2 === 0) {
+        a = await time(on);
+        b = await time(off);
+      } else {
+        b = await time(off);
+        a = await time(on);
+      }
+      if (i >= o.warmup) {
+        onMs.push(a);
+        offMs.push(b);
+      }
+    }
+    const fps = (ms: number[]) => ms.map((t) => framesPerSecond(c.batch, t));
+    const load = otherLoad(before, snapshot());
+    return {
+      lever: lever.name, model: model.name, ...c,
+      onFps: median(fps(onMs)), offFps: median(fps(offMs)), speedup: pairedRatio(fps(onMs), fps(offMs)), runs: onMs.length,
+      ...(load === undefined ? {} : { otherLoad: load }),
+    };
+  } finally {
+    await on.close();
+    await off?.close();
+  }
+}
