@@ -1,10 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { countFlops } from '../../src/bench/flops.js';
 import { decodeModel } from '../../src/bench/onnx-graph.js';
 import { compareOutputs, networkOutputName, withNetworkOutput } from '../../src/bench/parity.js';
 import { exportTorchWeights, recognise } from '../../src/bench/torch-weights.js';
 import { buildFrameModel } from '../../src/models/onnx/graph-builder.js';
+import { pullModel } from '../../src/models/pull.js';
 import { onnxPath } from '../../src/models/store.js';
 
 const seq = (n: number, from = 0) => Float32Array.from({ length: n }, (_, i) => from + i);
@@ -45,14 +46,16 @@ describe('FLOP counting from the ONNX graph', () => {
   });
 
   const general = onnxPath('realesr-general-x4v3');
-  it.skipIf(!existsSync(general))('realesr-general-x4v3: 2.42 M FLOPs per input pixel, as the issue measured', () => {
+  it('realesr-general-x4v3: 2.42 M FLOPs per input pixel, as the issue measured', async () => {
+    await pullModel('realesr-general-x4v3');
     const g = decodeModel(readFileSync(general));
     expect(countFlops(g)).toEqual({ convFlopsPerInputPixel: 2 * (64 * 3 * 9 + 32 * 64 * 64 * 9 + 48 * 64 * 9), convCount: 34, parameterCount: 1_213_296 });
     expect(exportTorchWeights(g).header.architecture).toEqual({ type: 'SRVGGNetCompact', num_in_ch: 3, num_out_ch: 3, num_feat: 64, num_conv: 32, upscale: 4 });
   });
 
   const x4plus = onnxPath('realesrgan-x4plus');
-  it.skipIf(!existsSync(x4plus))('realesrgan-x4plus: convolutions after each upsampling counted at 4x and 16x the area', () => {
+  it('realesrgan-x4plus: convolutions after each upsampling counted at 4x and 16x the area', async () => {
+    await pullModel('realesrgan-x4plus');
     const g = decodeModel(readFileSync(x4plus));
     // conv_first, 23 RRDB x 3 RDB x 5 convs (growth 32), conv_body at 1x; conv_up1 at 4x; conv_up2, conv_hr, conv_last at 16x.
     const rdb = 32 * 64 + 32 * 96 + 32 * 128 + 32 * 160 + 64 * 192;
