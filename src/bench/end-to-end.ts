@@ -43,7 +43,7 @@ export function readDoneEvent(lines: readonly string[]): Omit<EndToEndRun, 'wall
       continue;
     }
     if (e.type === 'start') start = e as typeof start;
-    if (e.type === 'progress' && Number(e.frames) > lastFrames) {
+    if (e.type === 'progress' && Number(e.frames) > lastFrames && Number.isFinite(Number(e.elapsedMs))) {
       lastFrames = Number(e.frames);
       firstFrameMs ??= Number(e.elapsedMs);
       lastFrameMs = Number(e.elapsedMs);

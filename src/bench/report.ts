@@ -57,7 +57,8 @@ export function markdownTable(header: string[], rows: string[][], align?: ('l' |
   return [header, rule, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n') + '\n';
 }
 
-export function renderMarkdown(r: SuiteResult): string {
+/** `log`: a hand-kept Markdown section appended as it is (docs/performance-log.md: the attempts). */
+export function renderMarkdown(r: SuiteResult, log?: string): string {
   const peak = r.peak?.gflops;
   const m = r.machine;
   const lines: string[] = [];
@@ -156,6 +157,7 @@ export function renderMarkdown(r: SuiteResult): string {
     push('', '## Notes', '');
     for (const n of r.notes) push(`- ${n}`);
   }
+  if (log) push('', log.trim());
   push('');
   return lines.join('\n');
 }

@@ -129,9 +129,11 @@ export async function runBench(o: BenchCliOptions, quiet: boolean): Promise<void
     log: quiet ? () => undefined : (line) => process.stderr.write(`${line}\n`),
   });
   if (o.write) {
-    const { writeFile } = await import('node:fs/promises');
+    const { readFile, writeFile } = await import('node:fs/promises');
     const file = typeof o.write === 'string' ? o.write : 'BENCHMARKS.md';
-    await writeFile(file, renderMarkdown(result));
+    // The attempts log is kept by hand beside the measurements (docs/performance-log.md).
+    const log = await readFile(new URL('../../docs/performance-log.md', import.meta.url), 'utf8').catch(() => undefined);
+    await writeFile(file, renderMarkdown(result, log));
     if (!quiet) process.stderr.write(`wrote ${file}\n`);
   }
   if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

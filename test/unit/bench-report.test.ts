@@ -79,6 +79,13 @@ describe('bench report', () => {
     ]) expect(md).toContain(s);
   });
 
+  it('BENCHMARKS.md ends with the hand-kept attempts log when given', () => {
+    const md = renderMarkdown(suite, '## Attempts\n\n| # | attempt |\n');
+    expect(md.trimEnd().endsWith('| # | attempt |')).toBe(true);
+    expect(md.indexOf('## Attempts')).toBeGreaterThan(md.indexOf('## Method'));
+    expect(renderMarkdown(suite)).not.toContain('## Attempts');
+  });
+
   it('markdown tables align numeric columns right', () => {
     expect(markdownTable(['a', 'n'], [['x', '1']], ['l', 'r'])).toBe('| a | n |\n| --- | ---: |\n| x | 1 |\n');
   });
