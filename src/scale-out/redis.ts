@@ -3,7 +3,7 @@
  * short timeout, so an unreachable server is one clear line instead of endless reconnects; after
  * that, connections reconnect on their own (a restarted Redis is waited for, not an error).
  */
-import { RedisError } from '../errors.js';
+import { RedisError, UsageError } from '../errors.js';
 
 export const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 
@@ -23,16 +23,18 @@ export async function checkRedis(url: string, timeoutMs = 4000): Promise<void> {
     parsed = new URL(url);
     if (!/^rediss?:$/.test(parsed.protocol)) throw new Error('not a redis URL');
   } catch {
-    throw new RedisError(`--redis ${url} is not a Redis URL`, 'give it as redis://host:6379 (or rediss:// for TLS)');
+    throw new UsageError(`--redis ${url} is not a Redis URL`, 'give it as redis://host:6379 (or rediss:// for TLS)');
   }
   const { Redis } = await import('ioredis');
   const conn = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  conn.on('error', () => {}); // reported below, once
+  // The socket's own error (ECONNREFUSED, ENOTFOUND, ETIMEDOUT) says more than connect()'s.
+  let first: Error | undefined;
+  conn.on('error', (err: Error) => (first ??= err));
   try {
     await conn.connect();
     await conn.ping();
   } catch (err) {
-    const reason = (err as Error).message.replace(/^connect /, '') || 'no answer';
+    const reason = (first ?? (err as Error)).message.replace(/^connect /, '') || 'no answer';
     throw new RedisError(`cannot reach Redis at ${url}: ${reason}`, 'start redis-server or pass --redis', err);
   } finally {
     conn.disconnect();

@@ -136,10 +136,13 @@ export async function runWorker(o: WorkerOptions): Promise<'stopped' | 'idle'> {
       o.log(`lost Redis (${oneLine(err)}); reconnecting`);
     });
   }
-  segments.on('ready', () => {
+  // Whatever the queue does next shows the connection works again.
+  const back = () => {
     if (redisDown) o.log('Redis is back');
     redisDown = false;
-  });
+  };
+  for (const ev of ['active', 'completed', 'failed'] as const) segments.on(ev, back);
+  joins.on('active', back);
 
   const stop = new Promise<'stopped'>((resolve) => {
     const onStop = () => {
