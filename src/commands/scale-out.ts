@@ -7,6 +7,8 @@ import { numberIn } from './parse.js';
 import type { JobStatus } from '../scale-out/status.js';
 import { parsePathMap, type PathMap } from '../scale-out/storage.js';
 import { UsageError } from '../errors.js';
+import { dashboardWanted } from '../tui/terminal.js';
+import type { DashboardHandle } from '../tui/mount-dashboard.js';
 
 const redisOption = () => new Option('--redis <url>', 'the Redis server coordinating the job (or ESRVID_REDIS)').default(process.env.ESRVID_REDIS ?? 'redis://127.0.0.1:6379');
 
@@ -67,6 +69,7 @@ export function registerScaleOut(program: Command): void {
     .option('-y, --yes', 'overwrite the output if it exists')
     .option('--restart', 'discard this job (queue entries and finished segments) and start over')
     .option('--detach', 'queue the job and exit; follow it with esrvid status')
+    .option('--no-tui', 'plain progress lines instead of the live dashboard, even on a terminal')
     .option('--ffmpeg <path>', 'ffmpeg binary to use (or ESRVID_FFMPEG)')
     .option('--ffprobe <path>', 'ffprobe binary to use (or ESRVID_FFPROBE)')
     .action(async (input: string, output: string, o: Record<string, any>) => {
@@ -74,15 +77,31 @@ export function registerScaleOut(program: Command): void {
       const { submitJob } = await import('../scale-out/submit.js');
       const controller = new AbortController();
       const release = onStopSignals(controller, (sig) => log(`${sig}: no longer waiting (the job goes on)`));
-      const report = json ? (s: JobStatus) => process.stdout.write(`${JSON.stringify({ type: 'status', ...s })}\n`) : quiet() ? undefined : plainStatus(process.stderr);
+      // On a terminal the single-job dashboard follows the job (loaded only then, as for the main command).
+      const tui = dashboardWanted({ json, quiet: quiet(), tui: o.tui }, process.stdout) && !o.detach ? await import('../tui/mount-dashboard.js') : undefined;
+      const events = tui ? await import('../scale-out/progress-events.js') : undefined;
+      let dashboard: DashboardHandle | undefined;
+      const started = performance.now();
+      const report = json ? (s: JobStatus) => process.stdout.write(`${JSON.stringify({ type: 'status', ...s })}\n`)
+        : tui && events ? (s: JobStatus) => {
+          if (!dashboard) {
+            dashboard = tui.mountDashboard({ stdout: process.stdout, stdin: process.stdin, onStop: () => controller.abort() });
+            dashboard.onEvent(events.startEventOf(s));
+          }
+          dashboard.onEvent(events.progressEventOf(s, performance.now() - started));
+          if (s.state === 'done') dashboard.onEvent(events.doneEventOf(s, performance.now() - started));
+        }
+        : quiet() ? undefined : plainStatus(process.stderr);
       try {
         const r = await submitJob({
           input, output, redis: o.redis, model: o.model, device: o.device, scale: o.scale, precision: o.precision, tile: o.tile, tilePad: o.tilePad,
           codec: o.codec, crf: o.crf, preset: o.preset, pixFmt: o.pixFmt, segmentSeconds: o.segmentSeconds, attempts: o.attempts, backoffSeconds: o.backoff,
-          overwrite: !!o.yes, restart: !!o.restart, detach: !!o.detach, ffmpeg: o.ffmpeg, ffprobe: o.ffprobe, signal: controller.signal, onStatus: report, log,
+          overwrite: !!o.yes, restart: !!o.restart, detach: !!o.detach, ffmpeg: o.ffmpeg, ffprobe: o.ffprobe, signal: controller.signal, onStatus: report,
+          // Once the dashboard is up, news goes into it (as the pipeline's warnings do), not across it.
+          log: (line) => (dashboard ? dashboard.onEvent({ type: 'warning', message: line }) : log(line)),
         });
         if (json) process.stdout.write(`${JSON.stringify({ type: r.status ? 'done' : 'queued', id: r.id, attached: r.attached, ...(r.status ? { result: r.status.result, planMs: r.status.planMs } : {}) })}\n`);
-        else if (r.status?.result) log(`done: job ${r.id}, ${r.status.result.frames} frames, written to ${r.status.result.output} (joined by ${r.status.result.joinedBy} in ${(r.status.result.joinMs / 1000).toFixed(2)} s)`);
+        else if (r.status?.result && !dashboard) log(`done: job ${r.id}, ${r.status.result.frames} frames, written to ${r.status.result.output} (joined by ${r.status.result.joinedBy} in ${(r.status.result.joinMs / 1000).toFixed(2)} s)`);
         else if (quiet() || r.status === undefined) process.stdout.write(`${r.id}\n`);
       } catch (err) {
         if (json) {
@@ -91,6 +110,7 @@ export function registerScaleOut(program: Command): void {
         }
         throw err;
       } finally {
+        await dashboard?.close();
         release();
       }
     });

@@ -38,6 +38,8 @@ export interface JobSpec {
   source: JobIdentity['input'];
   settings: JobSettings;
   frames: number;
+  /** The source's frame size and average rate, and the output's size (for progress displays). */
+  video: { width: number; height: number; fps: number; outWidth: number; outHeight: number };
   segments: PlannedSegment[];
   attempts: number;
   backoffMs: number;

@@ -41,6 +41,9 @@ export interface JobStatus {
   result?: JoinResult;
   planMs: number;
   submittedAt: number;
+  model: string;
+  precision: string;
+  video: JobSpec['video'];
 }
 
 export class JobQueues {
@@ -103,6 +106,7 @@ export async function jobStatus(q: JobQueues, id: string): Promise<JobStatus | u
     id, state, input: spec.input, output: spec.output, frames: spec.frames,
     framesDone: segments.reduce((n, s) => n + s.frames, 0), segments, workers: [...new Set(workers)].sort(),
     failure, result: parentState === 'completed' ? parent.returnvalue : undefined, planMs: spec.planMs, submittedAt: spec.submittedAt,
+    model: spec.settings.model, precision: spec.settings.precision, video: spec.video,
   };
 }
 

@@ -60,6 +60,13 @@ export interface SubmitResult {
 
 const DAY_S = 86_400;
 
+/** The model's native scale, for the output size shown while waiting (4 when unknown: an .onnx file). */
+async function modelScale(model: string): Promise<number> {
+  if (model.endsWith('.onnx') || model.includes('/')) return 4;
+  const found = await findAnyModel(model);
+  return found.model.scale;
+}
+
 async function settingsFor(o: SubmitOptions): Promise<JobSettings> {
   let model = o.model;
   if (model === 'auto') {
@@ -122,8 +129,14 @@ export async function submitJob(o: SubmitOptions): Promise<SubmitResult> {
       const segments = planSegments(times, keyframes, o.segmentSeconds);
       if (segments.length === 0) throw new InputError(`no video frame found in ${o.input}`, 'check that the video plays');
       const planMs = performance.now() - planStarted;
+      const v = info.video;
+      const scale = settings.scale ?? (await modelScale(settings.model));
+      const even = (x: number) => Math.max(2, 2 * Math.round(x / 2));
+      const quarterTurn = v.rotation === 90 || v.rotation === 270;
+      const [w, h] = quarterTurn ? [v.height, v.width] : [v.width, v.height];
       const spec: JobSpec = {
         id, input, output, folder, source, settings, frames: times.length, segments, attempts: o.attempts,
+        video: { width: w, height: h, fps: v.avgFrameRate || v.rFrameRate, outWidth: even(w * scale), outHeight: even(h * scale) },
         backoffMs: Math.round(o.backoffSeconds * 1000), submittedAt: Date.now(), planMs,
       };
       await storage.writeTextAtomic('job.json', `${JSON.stringify(spec, null, 2)}\n`);

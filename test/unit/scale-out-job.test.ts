@@ -39,6 +39,7 @@ describe('status text', () => {
   it('a line per segment, totals, workers, the failure', () => {
     const s: JobStatus = {
       id: 'j0123456789ab', state: 'failed', input: '/r/in.mkv', output: '/r/out.mkv', frames: 96, framesDone: 36, planMs: 12, submittedAt: 0,
+      model: 'realesr-animevideov3-x4', precision: 'fp32', video: { width: 96, height: 54, fps: 24, outWidth: 384, outHeight: 216 },
       workers: ['a:1', 'b:2'], failure: 'segment 1 (frames 24-47) failed 3 times: boom',
       segments: [
         { index: 0, start: 0, end: 24, state: 'done', frames: 24, worker: 'a:1', failedAttempts: 0 },
@@ -57,5 +58,39 @@ describe('status text', () => {
       'workers: a:1, b:2',
       'failed: segment 1 (frames 24-47) failed 3 times: boom',
     ].join('\n'));
+  });
+});
+
+describe('submit on a terminal: the dashboard follows the job', () => {
+  it('shows the job, frames, segments and workers instead of the stage table', async () => {
+    const React = await import('react');
+    const { render } = await import('ink-testing-library');
+    const { Dashboard } = await import('../../src/tui/dashboard.js');
+    const { dashboardView, initialDashboardState, reduceDashboard } = await import('../../src/tui/dashboard-model.js');
+    const { progressEventOf, startEventOf } = await import('../../src/scale-out/progress-events.js');
+    const s: JobStatus = {
+      id: 'j0123456789ab', state: 'running', input: '/r/in.mkv', output: '/r/out.mkv', frames: 96, framesDone: 36, planMs: 12, submittedAt: 0,
+      model: 'realesr-animevideov3-x4', precision: 'fp32', video: { width: 96, height: 54, fps: 24, outWidth: 384, outHeight: 216 }, workers: ['a:1', 'b:2'],
+      segments: [
+        { index: 0, start: 0, end: 24, state: 'done', frames: 24, worker: 'a:1', failedAttempts: 0 },
+        { index: 1, start: 24, end: 48, state: 'active', frames: 12, worker: 'b:2', failedAttempts: 0 },
+        { index: 2, start: 48, end: 72, state: 'waiting', frames: 0, failedAttempts: 0 },
+        { index: 3, start: 72, end: 96, state: 'retrying', frames: 0, failedAttempts: 1 },
+      ],
+    };
+    let state = reduceDashboard(initialDashboardState(), startEventOf(s), 0);
+    state = reduceDashboard(state, progressEventOf({ ...s, framesDone: 20 }, 2000), 2000);
+    state = reduceDashboard(state, progressEventOf(s, 4000), 4000);
+    const { lastFrame, unmount } = render(React.createElement(Dashboard, { view: dashboardView(state, 4000), width: 80, keys: false }));
+    const text = (lastFrame() ?? '').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+    unmount();
+    expect(text).toContain('/r/in.mkv 96x54 → /r/out.mkv 384x216');
+    expect(text).toContain('realesr-animevideov3-x4 · fp32 · scale-out: segments on esrvid workers');
+    expect(text).toContain('36/96 frames');
+    expect(text).toMatch(/segments +█+·+ 1\/4 done · 1 active · 2 waiting/);
+    expect(text).toContain('workers  2: a:1, b:2');
+    expect(text).not.toContain('bottleneck');
+    expect(text).not.toContain('stage');
+    for (const line of text.split('\n')) expect(line.length).toBeLessThanOrEqual(80);
   });
 });
