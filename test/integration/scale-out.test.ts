@@ -219,11 +219,52 @@ describe('scale-out (esrvid submit / worker / status on Redis)', () => {
     expect(existsSync(folder)).toBe(false);
   });
 
+  it('a worker stopped with SIGTERM mid-segment gives the segment back (no failed attempt) and exits 130; another finishes the job', { timeout: 180_000 }, async () => {
+    const out = join(dir, 'given-back.mkv');
+    const first = startWorker('g1', redis.url);
+    const queued = await runCli(submitArgs(out, redis.url, ['--detach']), { cwd: dir });
+    expect(queued.code, queued.stderr).toBe(0);
+    const id = queued.stdout.trim();
+    const q = new JobQueues(redis.url);
+    try {
+      const mid = await pollStatus(q, id, (s) => s.segments.some((g) => g.state === 'active' && g.frames > 0 && g.frames < g.end - g.start));
+      const seg = mid.segments.find((g) => g.state === 'active')!;
+      expect(await stopWorker(first)).toBe(130);
+      expect(first.log()).toMatch(new RegExp(`${id} segment ${seg.index} \\(frames ${seg.start}-${seg.end - 1}\\): given back to the queue`));
+      const back = await jobStatus(q, id);
+      expect(back!.segments[seg.index]).toMatchObject({ state: 'waiting', failedAttempts: 0 });
+      const second = startWorker('g2', redis.url);
+      const r = await runCli(submitArgs(out, redis.url), { cwd: dir });
+      expect(r.code, r.stderr).toBe(0);
+      await expectSameAsReference(out);
+      expect(await stopWorker(second)).toBe(130);
+    } finally {
+      await q.close();
+    }
+    expect(readdirSync(dir).filter((f) => f.includes('.esrvid-'))).toEqual([]);
+  });
+
   it('an unreachable Redis is one line and exit 9', async () => {
     const r = await runCli(['status', 'j000000000000', '--redis', 'redis://127.0.0.1:1']);
     expect(r.code).toBe(9);
     expect(r.stderr).toBe('esrvid: cannot reach Redis at redis://127.0.0.1:1: ECONNREFUSED 127.0.0.1:1; start redis-server or pass --redis\n');
     const w = await runCli(['worker', '--redis', 'redis://127.0.0.1:1']);
     expect(w.code).toBe(9);
+  });
+});
+
+describe('BullMQ is loaded only by submit, worker and status', () => {
+  it('not by the main command, bench or models; by status', async () => {
+    // A resolve hook that reports every import of bullmq or ioredis.
+    const hook = join(dir, 'hook.mjs');
+    const register = join(dir, 'register.mjs');
+    writeFileSync(hook, "export async function resolve(s, c, next) { if (/^(bullmq|ioredis)$/.test(s)) console.error('LOADED ' + s); return next(s, c); }\n");
+    writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hook}`)});\n`);
+    const run = (args: string[]) => promisify(execFile)(process.execPath, ['--import', register, CLI, ...args], { cwd: ROOT }).then((r) => r.stderr, (e) => String(e.stderr));
+    expect(await run(['--help'])).not.toMatch(/LOADED/);
+    expect(await run(['bench', '--help'])).not.toMatch(/LOADED/);
+    expect(await run(['models', 'list'])).not.toMatch(/LOADED/);
+    expect(await run([join(dir, 'missing.mp4'), join(dir, 'x.mp4')])).not.toMatch(/LOADED/);
+    expect(await run(['status', 'j000000000000', '--redis', 'redis://127.0.0.1:1'])).toMatch(/LOADED bullmq/);
   });
 });
