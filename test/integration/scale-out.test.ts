@@ -7,7 +7,7 @@
  * mid-job, a segment that fails on every attempt.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -242,6 +242,40 @@ describe('scale-out (esrvid submit / worker / status on Redis)', () => {
       await q.close();
     }
     expect(readdirSync(dir).filter((f) => f.includes('.esrvid-'))).toEqual([]);
+  });
+
+  it('the same job submitted again attaches to it; --restart discards and queues it afresh', { timeout: 60_000 }, async () => {
+    const out = join(dir, 'resubmitted.mkv');
+    const first = await runCli(submitArgs(out, redis.url, ['--detach']), { cwd: dir });
+    expect(first.code, first.stderr).toBe(0);
+    const id = first.stdout.trim();
+    const again = await runCli(submitArgs(out, redis.url, ['--detach']), { cwd: dir });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout.trim()).toBe(id);
+    expect(again.stderr).toMatch(new RegExp(`job ${id} was already submitted \\(waiting-children\\): attached to it`));
+    expect(again.stderr).not.toMatch(/cut on keyframes/);
+    // Another setting is another job.
+    const other = await runCli(submitArgs(out, redis.url, ['--detach', '--scale', '2']), { cwd: dir });
+    expect(other.code, other.stderr).toBe(0);
+    expect(other.stdout.trim()).not.toBe(id);
+    const restarted = await runCli(submitArgs(out, redis.url, ['--detach', '--restart']), { cwd: dir });
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(restarted.stdout.trim()).toBe(id);
+    expect(restarted.stderr).toMatch(new RegExp(`job ${id}: 96 frames in ${SEGMENTS} segment\\(s\\) cut on keyframes`));
+    const st = await runCli(['status', id, '--redis', redis.url]);
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout).toMatch(/^job j[0-9a-f]{12}: running, 0\/96 frames \(0\.0%\)/);
+    expect(st.stdout).toContain(`segments: 0 done, 0 active, ${SEGMENTS} waiting, 0 retrying, 0 failed, of ${SEGMENTS}`);
+    // Leave no queued work for the tests after this one.
+    const q = new JobQueues(redis.url);
+    try {
+      for (const j of [id, other.stdout.trim()]) {
+        await (await q.joins.getJob(j))!.remove({ removeChildren: true });
+        rmSync(join(dir, `.resubmitted.mkv.esrvid-scale-${j}`), { recursive: true, force: true });
+      }
+    } finally {
+      await q.close();
+    }
   });
 
   it('an unreachable Redis is one line and exit 9', async () => {
