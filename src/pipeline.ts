@@ -271,7 +271,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   try {
     await access(o.segment?.dir ?? dirname(outAbs), constants.W_OK);
   } catch {
-    throw new OutputError(`cannot write to ${dirname(outAbs)}`, 'check the folder permissions or choose another output path');
+    throw new OutputError(`cannot write to ${o.segment?.dir ?? dirname(outAbs)}`, 'check the folder permissions or choose another output path');
   }
 
   // Resumable jobs: the work directory's job.json names everything that changes the output's
@@ -519,6 +519,10 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
         }
         for await (const frame of decoder.frames()) {
           if (taken === 0 && resumeAtUs !== undefined && frame.ptsUs !== resumeAtUs) {
+            if (o.segment) {
+              throw new InputError(`segment ${o.segment.index} cannot start exactly: its first frame decodes at ${frame.ptsUs} µs, expected ${resumeAtUs} µs`,
+                'the input may be damaged; check that it plays');
+            }
             throw new InputError(`cannot resume exactly: the frame after the finished segments decodes at ${frame.ptsUs} µs, expected ${resumeAtUs} µs`,
               'run again with --restart');
           }
