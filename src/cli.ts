@@ -13,6 +13,7 @@ import { UsageError } from './errors.js';
 import { registerPreview } from './commands/preview.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerGpu } from './commands/gpu.js';
+import { registerScaleOut } from './commands/scale-out.js';
 
 
 const debug = process.argv.includes('--debug');
@@ -145,7 +146,9 @@ export function buildProgram(): Command {
   // `esrvid doctor` and `esrvid gpu install|remove` (src/commands/doctor.ts, gpu.ts): the GPU set-up.
   registerDoctor(program);
   registerGpu(program);
-  scopeOptions(program, ['models', 'doctor', 'gpu']);
+  // `esrvid submit|worker|status` (src/commands/scale-out.ts): one job across GPUs and hosts.
+  registerScaleOut(program);
+  scopeOptions(program, ['models', 'doctor', 'gpu', 'submit', 'worker', 'status']);
   return program;
 }
 

@@ -14,6 +14,8 @@ export const ExitCode = {
   external: 6,
   network: 7,
   device: 8,
+  redis: 9,
+  jobFailed: 10,
   cancelled: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -76,6 +78,20 @@ export class NetworkError extends EsrvidError {
 export class DeviceError extends EsrvidError {
   constructor(message: string, hint?: string, cause?: unknown) {
     super(message, { exitCode: ExitCode.device, hint, cause });
+  }
+}
+
+/** Scale-out: the Redis server that coordinates the job cannot be reached. */
+export class RedisError extends EsrvidError {
+  constructor(message: string, hint?: string, cause?: unknown) {
+    super(message, { exitCode: ExitCode.redis, hint, cause });
+  }
+}
+
+/** Scale-out: the job failed (a segment failed on every attempt); finished segments are kept. */
+export class JobFailedError extends EsrvidError {
+  constructor(message: string, hint?: string) {
+    super(message, { exitCode: ExitCode.jobFailed, hint });
   }
 }
 

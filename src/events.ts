@@ -17,6 +17,19 @@ export interface StartEvent {
   /** Expected frames (from the container; may be absent or approximate for some inputs). */
   totalFrames?: number;
   fps: number;
+  /** A scale-out job followed by `esrvid submit`: workers run it, so device, batch and tile are theirs. */
+  distributed?: boolean;
+}
+
+/** A scale-out job's segments and the workers connected, as the queue reports them. */
+export interface ClusterProgress {
+  segments: number;
+  done: number;
+  active: number;
+  /** Waiting, or waiting to be retried. */
+  waiting: number;
+  failed: number;
+  workers: string[];
 }
 
 export interface ProgressEvent {
@@ -33,6 +46,8 @@ export interface ProgressEvent {
   decodeMs: number;
   inferMs: number;
   encodeMs: number;
+  /** Scale-out (esrvid submit): segments and workers; the stage figures are then 0. */
+  cluster?: ClusterProgress;
 }
 
 export interface WarningEvent {

@@ -17,12 +17,11 @@ import PQueue from 'p-queue';
 import { AsyncQueue } from './async-queue.js';
 import { Decoder, type DecodedFrame } from './decode/decoder.js';
 import { containerFor, defaultCodec, planStreams } from './encode/containers.js';
-import { muxArgs, rangeCutArgs, segmentArgs } from './encode/encoder-args.js';
-import { runMux } from './encode/mux.js';
+import { segmentArgs } from './encode/encoder-args.js';
 import { SegmentWriter } from './encode/segment-writer.js';
-import { createWorkDir, fingerprint, inspectWorkDir, workDirFor, writeConcatList, type JobIdentity } from './encode/work-dir.js';
-import { planRange, rangeFrameTimes } from './decode/range.js';
-import { fixMp4LastFrame } from './encode/mp4-duration-fix.js';
+import { createWorkDir, fingerprint, inspectWorkDir, workDirFor, type JobIdentity, type SegmentRecord } from './encode/work-dir.js';
+import { joinSegments } from './encode/join.js';
+import { planRange, rangeFrameTimes, type RangePlan } from './decode/range.js';
 import { CancelledError, DeviceError, EsrvidError, ExternalProcessError, InputError, OutputError, UsageError } from './errors.js';
 import type { PipelineEvent } from './events.js';
 import { findFfmpeg } from './ffmpeg/binaries.js';
@@ -86,6 +85,23 @@ export interface UpscaleOptions {
   progressIntervalMs?: number;
   /** @internal A worker module speaking src/infer/worker-protocol.ts in place of ONNX Runtime (tests). */
   inferenceWorker?: URL;
+  /**
+   * @internal Scale-out (src/scale-out): upscale one planned segment of the source into `dir`
+   * as one segment file and its record, instead of writing `output` (which then only names the
+   * container). No work directory of the output is read or written, and nothing is joined.
+   */
+  segment?: SegmentJob;
+}
+
+/** One segment of a scale-out job: `frames` frames of the source from `firstPtsUs` on. */
+export interface SegmentJob {
+  index: number;
+  /** A folder of this worker's own; the finished segment file and its record are written in it. */
+  dir: string;
+  frames: number;
+  /** Source timestamps (µs) of the segment's first frame and of the frame after its last (Infinity at the end). */
+  firstPtsUs: number;
+  endPtsUs: number;
 }
 
 export interface UpscaleResult {
@@ -95,6 +111,8 @@ export interface UpscaleResult {
   bytes: number;
   model: string;
   info: MediaInfo;
+  /** Scale-out segment mode: the segment written. */
+  segment?: SegmentRecord;
 }
 
 /** Largest frame side the encoders here accept (x264/x265 refuse larger). */
@@ -153,8 +171,8 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
 
   const tools = await findFfmpeg({ ffmpeg: o.ffmpegPath, ffprobe: o.ffprobePath });
   const info = await probe(tools.ffprobe, o.input);
-  checkOutputPath(o.input, o.output, !!o.overwrite);
-  const range = await planRange(o, info, tools.ffprobe);
+  if (!o.segment) checkOutputPath(o.input, o.output, !!o.overwrite);
+  const range = o.segment ? segmentRange(o.segment, info) : await planRange(o, info, tools.ffprobe);
   if (o.resume && o.restart) throw new UsageError('give --resume or --restart, not both');
   if (o.gpu !== undefined) await checkGpuIndex(o.device ?? 'auto', o.gpu);
 
@@ -165,6 +183,20 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   } finally {
     await upscaler.close();
   }
+}
+
+/**
+ * A scale-out segment as a range: seek to its first frame, stop before the next segment's, and
+ * keep timestamps on the whole job's output clock (as a single-process run of the file has them),
+ * so the segments join by stream copy.
+ */
+function segmentRange(seg: SegmentJob, info: MediaInfo): RangePlan {
+  return {
+    seekSeconds: seg.firstPtsUs / 1e6 - info.startTime,
+    endUs: seg.endPtsUs,
+    frameCount: seg.frames,
+    shiftUs: Math.round(Math.max(0, info.startTime) * 1e6),
+  };
 }
 
 /** `--gpu N` must name a GPU CUDA can see (when nvidia-smi can tell). */
@@ -237,17 +269,17 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   const outAbs = resolve(o.output);
   const tmp = join(dirname(outAbs), `.${basename(outAbs)}.esrvid-${process.pid}-${randomBytes(3).toString('hex')}.partial`);
   try {
-    await access(dirname(outAbs), constants.W_OK);
+    await access(o.segment?.dir ?? dirname(outAbs), constants.W_OK);
   } catch {
-    throw new OutputError(`cannot write to ${dirname(outAbs)}`, 'check the folder permissions or choose another output path');
+    throw new OutputError(`cannot write to ${o.segment?.dir ?? dirname(outAbs)}`, 'check the folder permissions or choose another output path');
   }
 
   // Resumable jobs: the work directory's job.json names everything that changes the output's
   // frames; a matching unfinished job is continued, a different one is never mixed in.
   const segmentSeconds = o.segmentSeconds ?? 10;
   if (!(segmentSeconds > 0)) throw new UsageError(`--segment-seconds must be positive, got ${segmentSeconds}`);
-  const segmentFrames = Math.max(1, Math.round(segmentSeconds * (fps || 25)));
-  const workDir = workDirFor(outAbs);
+  const segmentFrames = o.segment ? o.segment.frames : Math.max(1, Math.round(segmentSeconds * (fps || 25)));
+  const workDir = o.segment?.dir ?? workDirFor(outAbs);
   const job: JobIdentity = {
     input: await fingerprint(o.input),
     settings: {
@@ -258,8 +290,9 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       ...(device !== 'cpu' ? { device } : {}),
     },
   };
-  await removeStaleTemporaries(outAbs);
-  const state = o.restart ? ({ kind: 'none' } as const) : await inspectWorkDir(workDir, job);
+  // A segment of a scale-out job has no output of its own: nothing to clean or resume here.
+  if (!o.segment) await removeStaleTemporaries(outAbs);
+  const state = o.restart || o.segment ? ({ kind: 'none' } as const) : await inspectWorkDir(workDir, job);
   if (state.kind === 'other-job') {
     throw new OutputError(`${workDir} holds an unfinished job for this output with another input or other settings`,
       'run again with the same settings to resume it, or add --restart to discard it');
@@ -271,8 +304,11 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   const resumedFrames = resumed.reduce((n, r) => n + r.frames, 0);
   let seekSeconds = range.seekSeconds;
   let frameLimit = range.frameCount;
-  let resumeAtUs: number | undefined;
-  if (resumedFrames > 0) {
+  // A segment must start on its planned frame, checked as a resume point is.
+  let resumeAtUs: number | undefined = o.segment?.firstPtsUs;
+  if (o.segment) {
+    // The caller made the folder; a segment has no job identity of its own to record.
+  } else if (resumedFrames > 0) {
     const times = await rangeFrameTimes(o, info, tools.ffprobe, range);
     frameLimit = times.length - resumedFrames;
     if (frameLimit > 0) {
@@ -314,7 +350,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   let framesOut = resumedFrames;
   let completed = false;
   const writer = new SegmentWriter({
-    ffmpeg: tools.ffmpeg, dir: workDir, segmentFrames, firstIndex: resumed.length, frameWidth: frameW, frameHeight: frameH, frameDurationUs,
+    ffmpeg: tools.ffmpeg, dir: workDir, segmentFrames, firstIndex: o.segment?.index ?? resumed.length, frameWidth: frameW, frameHeight: frameH, frameDurationUs,
     argsFor: (partial) => segmentArgs({
       ffmpeg: tools.ffmpeg, frameWidth: frameW, frameHeight: frameH, outWidth: outW, outHeight: outH,
       settings: { codec, crf: o.crf, preset: o.preset ?? 'medium', pixFmt }, colour, sampleAspectRatio: v.sampleAspectRatio, timeBase: v.timeBase,
@@ -483,6 +519,10 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
         }
         for await (const frame of decoder.frames()) {
           if (taken === 0 && resumeAtUs !== undefined && frame.ptsUs !== resumeAtUs) {
+            if (o.segment) {
+              throw new InputError(`segment ${o.segment.index} cannot start exactly: its first frame decodes at ${frame.ptsUs} µs, expected ${resumeAtUs} µs`,
+                'the input may be damaged; check that it plays');
+            }
             throw new InputError(`cannot resume exactly: the frame after the finished segments decodes at ${frame.ptsUs} µs, expected ${resumeAtUs} µs`,
               'run again with --restart');
           }
@@ -533,6 +573,15 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       if (range.seekSeconds !== undefined) throw new InputError(`no frame of ${o.input} lies in the requested range`, 'check --start/--end/--frames against the video\'s length');
       throw new InputError(`no frame could be decoded from ${o.input}`, 'check that the video plays');
     }
+    if (o.segment) {
+      const seg = writer.written[0]!;
+      if (writer.written.length !== 1 || seg.frames !== o.segment.frames) {
+        throw new InputError(`segment ${o.segment.index} decoded ${framesOut} frames, ${o.segment.frames} planned`, 'the input may be damaged; check that it plays');
+      }
+      completed = true;
+      const elapsedMs = performance.now() - started;
+      return { output: join(workDir, seg.file), frames: framesOut, elapsedMs, bytes: seg.bytes, model: model.name, info, segment: seg };
+    }
     // Damaged input: count the frames that could not be decoded at all (the container lists
     // them, the decoder gave nothing). The others keep their own timestamps, so nothing drifts.
     let missingFrames = 0;
@@ -550,30 +599,9 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       emit({ type: 'warning', message: `${reordered} frame(s) of the damaged input had out-of-order timestamps: each was kept, one tick after the frame before it` });
     }
     // Join the segments and bring in audio, subtitles, chapters and metadata from the source.
-    const firstPtsUs = segments[0]!.firstPtsUs;
-    const lastPtsUs = segments.at(-1)!.lastPtsUs;
-    // A join that fails is down to the source's other streams (a damaged file), not to anything
-    // a resume could fix.
-    const copyStreams = (args: string[]) => runMux(tools.ffmpeg, args).catch((err: unknown) => {
-      throw err instanceof ExternalProcessError
-        ? new InputError(`the input's audio/subtitle streams could not be copied (${err.message.replace(/^joining the segments failed: /, '')})`, 'the file may be damaged; check that it plays', err)
-        : err;
+    await joinSegments({
+      ffmpeg: tools.ffmpeg, input: o.input, info, container, streams: carry.streams, range, workDir, segments, frameDurationUs, keepRotationTag, output: tmp,
     });
-    let cutFile: string | undefined;
-    if (range.seekSeconds !== undefined && carry.streams.length > 0) {
-      cutFile = join(workDir, `streams.${container === 'matroska' ? 'mkv' : container}`);
-      await copyStreams(rangeCutArgs({
-        source: o.input, output: cutFile, container, streams: carry.streams, seekSeconds: range.seekSeconds, startUs: range.shiftUs, endUs: range.endUs,
-      }));
-    }
-    await copyStreams(muxArgs({
-      source: o.input, output: tmp, container, streams: carry.streams, sourceVideoIndex: v.index, timeBase: v.timeBase,
-      shiftUs: range.shiftUs, cutFile,
-      concatList: await writeConcatList(workDir, segments, frameDurationUs), firstPtsUs,
-      // Written so the output's display matrix reports what the source's did.
-      rotationTag: keepRotationTag ? (360 - v.rotation) % 360 : 0,
-    }));
-    if (keepRotationTag) await fixMp4LastFrame(tmp, lastPtsUs - firstPtsUs + frameDurationUs, frameDurationUs);
     await rename(tmp, outAbs);
     completed = true;
     await rm(workDir, { recursive: true, force: true });

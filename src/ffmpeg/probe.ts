@@ -175,3 +175,24 @@ export async function videoFrameTimes(ffprobe: Binary, path: string, index: numb
     { maxBuffer: 256 << 20, timeout: 600_000 });
   return stdout.split('\n').filter((l) => /^-?[\d.]+$/.test(l.trim())).map((l) => Math.round(Number(l) * 1e6)).sort((a, b) => a - b);
 }
+
+/**
+ * Every frame's presentation time (µs, source clock, sorted, as videoFrameTimes) and which of
+ * them are keyframes (the packet's K flag), from one demux-only pass: what a scale-out job is
+ * split on.
+ */
+export async function videoKeyframes(ffprobe: Binary, path: string, index: number): Promise<{ times: number[]; keyframes: number[] }> {
+  const { stdout } = await promisify(execFile)(ffprobe.path,
+    ['-v', 'error', '-select_streams', String(index), '-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0', path],
+    { maxBuffer: 512 << 20, timeout: 600_000 });
+  const times: number[] = [];
+  const keyframes: number[] = [];
+  for (const line of stdout.split('\n')) {
+    const [t, flags] = line.trim().split(',');
+    if (!t || !/^-?[\d.]+$/.test(t)) continue;
+    const us = Math.round(Number(t) * 1e6);
+    times.push(us);
+    if (flags?.includes('K')) keyframes.push(us);
+  }
+  return { times: times.sort((a, b) => a - b), keyframes: keyframes.sort((a, b) => a - b) };
+}

@@ -16,7 +16,7 @@
  *   that waiting share (high means decoding holds inference back).
  */
 import { isAbsolute, resolve } from 'node:path';
-import type { DoneEvent, PipelineEvent, ProgressEvent, StartEvent } from '../events.js';
+import type { ClusterProgress, DoneEvent, PipelineEvent, ProgressEvent, StartEvent } from '../events.js';
 
 /** Time constant of the smoothed rates: long enough to ride out batch-sized steps. */
 export const RATE_TAU_MS = 5000;
@@ -152,6 +152,8 @@ export interface DashboardView {
   mpsAvg?: number;
   stages: StageView[];
   bottleneck?: StageName;
+  /** Scale-out: segments and workers instead of stages. */
+  cluster?: ClusterProgress;
   /** Output frames/s per second of the last minute, oldest first; undefined before the first event. */
   history: (number | undefined)[];
   warnings: string[];
@@ -236,7 +238,7 @@ export function dashboardView(s: DashboardState, now: number): DashboardView {
     fpsNow, fpsAvg,
     mpsNow: pixels !== undefined && fpsNow !== undefined ? fpsNow * pixels : undefined,
     mpsAvg: pixels !== undefined && fpsAvg !== undefined ? fpsAvg * pixels : undefined,
-    stages, bottleneck,
+    stages, bottleneck, cluster: p?.cluster,
     history: rateHistory(s.history),
     warnings: shown, hiddenWarnings: s.warnings.length - shown.length,
     stopping: s.stopping,

@@ -8,7 +8,7 @@ import type { DashboardView } from './dashboard-model.js';
 import { Header, Warnings } from './header.js';
 import { ProgressPanel } from './progress-panel.js';
 import { Summary } from './summary.js';
-import { RateSparkline, StageTable } from './stage-table.js';
+import { ClusterPanel, RateSparkline, StageTable } from './stage-table.js';
 
 export interface DashboardProps {
   view: DashboardView;
@@ -28,7 +28,7 @@ export function Dashboard({ view, width, keys }: DashboardProps) {
         <>
           <Box marginTop={1}><ProgressPanel view={view} width={width} /></Box>
           <Box marginTop={1} flexDirection="column">
-            <StageTable view={view} width={width} />
+            {view.cluster ? <ClusterPanel view={view} /> : <StageTable view={view} width={width} />}
             <RateSparkline view={view} width={width} />
           </Box>
           <Box marginTop={1}>

@@ -13,7 +13,9 @@ export function Header({ start, width }: { start?: StartEvent; width: number }) 
   const inRoom = Math.min(start.input.length, Math.max(Math.floor(room / 2), room - start.output.length));
   const input = truncateStart(start.input, inRoom);
   const output = truncateStart(start.output, room - input.length);
-  const setup = [start.model, start.device, start.precision, `batch ${start.batch}`, `tile ${start.tile > 0 ? start.tile : 'off'}`].join(' · ');
+  const setup = start.distributed
+    ? [start.model, start.precision, 'scale-out: segments on esrvid workers'].join(' · ')
+    : [start.model, start.device, start.precision, `batch ${start.batch}`, `tile ${start.tile > 0 ? start.tile : 'off'}`].join(' · ');
   return (
     <Box flexDirection="column">
       <Text wrap="truncate-end">

@@ -42,6 +42,18 @@ export function StageTable({ view, width }: { view: DashboardView; width: number
   );
 }
 
+/** Scale-out: where the job's segments are and which workers are connected. */
+export function ClusterPanel({ view }: { view: DashboardView }) {
+  const c = view.cluster!;
+  const parts = [`${c.done}/${c.segments} done`, `${c.active} active`, `${c.waiting} waiting`, ...(c.failed > 0 ? [`${c.failed} failed`] : [])];
+  return (
+    <Box flexDirection="column">
+      <Text wrap="truncate-end"><Text dimColor>{'segments'.padEnd(9)}</Text><Text color="green">{bar(c.segments ? c.done / c.segments : 0, 20, '·')}</Text> {parts.join(' · ')}</Text>
+      <Text wrap="truncate-end"><Text dimColor>{'workers'.padEnd(9)}</Text>{c.workers.length ? `${c.workers.length}: ${c.workers.join(', ')}` : <Text color="yellow">none connected (start one with esrvid worker)</Text>}</Text>
+    </Box>
+  );
+}
+
 export function RateSparkline({ view, width }: { view: DashboardView; width: number }) {
   // Labels are sized for the widest case (formatRate gives at most 4 characters), so the line
   // does not jitter; at 80 columns the whole minute fits.
