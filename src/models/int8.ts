@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import sharp from 'sharp';
-import { calibratedTensors, equalizablePairs, equalizeChannels, mseOptimalRange, quantizeModel, withOutputs, type QuantParams, type TensorRange } from './onnx/quantize.js';
+import { calibratedTensors, equalizablePairs, equalizeChannels, mseOptimalRange, quantizeModel, withOutputs, type TensorRange } from './onnx/quantize.js';
 import { PACKAGE_ROOT } from './registry.js';
 
 const { onnx } = onnxProto;
@@ -40,6 +39,7 @@ export interface Int8Quality {
 
 export interface Int8Result {
   bytes: Uint8Array;
+  clip: ClipRule;
   quality: Int8Quality;
   calibrationMs: number;
 }
@@ -49,6 +49,8 @@ export function calibrationDir(): string {
 }
 
 export async function readFrames(dir = calibrationDir()): Promise<Frame[]> {
+  // sharp is loaded only when frames are read: quantizing is rare.
+  const { default: sharp } = await import('sharp');
   const files = readdirSync(dir).filter((f) => f.endsWith('.png')).sort();
   return Promise.all(files.map(async (f) => {
     const { data, info } = await sharp(join(dir, f)).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
@@ -57,7 +59,7 @@ export async function readFrames(dir = calibrationDir()): Promise<Frame[]> {
 }
 
 const sessionOpts = (threads?: number): ort.InferenceSession.SessionOptions => ({
-  intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
+  ...(threads ? { intraOpNumThreads: threads } : {}), interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
 });
 
 function frameTensor(f: Frame): ort.Tensor {
@@ -73,81 +75,49 @@ function sampleIndexes(n: number, cap: number): Uint32Array {
   return out;
 }
 
+/** How a tensor's range is set from its calibration values: MSE-optimal clipping, or none (min..max). */
+export type ClipRule = 'mse' | 'minmax';
+
 export interface CalibrateOptions {
   floatConvs?: ReadonlySet<string>;
   threads?: number;
   /** Values kept per tensor per frame. */
   samplesPerFrame?: number;
-  /**
-   * mse (default): the clip that minimises the tensor's own quantization error; prelu-mse: the
-   * same, but the error of a negative value feeding a PReLU counts as it comes out of the PReLU
-   * (times its channel's slope squared); minmax: no clipping.
-   */
-  clip?: 'mse' | 'prelu-mse' | 'minmax';
 }
 
-/** PReLU slopes by the name of the tensor each PReLU reads. */
-function preluSlopes(model: onnxProto.onnx.ModelProto): Map<string, Float32Array> {
-  const graph = model.graph as onnxProto.onnx.GraphProto;
-  const inits = new Map(graph.initializer.map((t) => [t.name!, t]));
-  const slopes = new Map<string, Float32Array>();
-  for (const n of graph.node) {
-    if (n.opType !== 'PRelu') continue;
-    const t = inits.get(n.input![1]!);
-    if (!t?.rawData) continue;
-    const raw = new Uint8Array(t.rawData);
-    slopes.set(n.input![0]!, new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4));
+export function rangeOf(values: Float32Array, clip: ClipRule): TensorRange {
+  if (clip === 'mse') return mseOptimalRange(values);
+  let lo = 0;
+  let hi = 0;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
   }
-  return slopes;
+  return { lo, hi };
 }
 
-/** Activation ranges of the tensors around every quantized Conv, measured on the frames. */
-export async function calibrate(fp32: Uint8Array, frames: readonly Frame[], o: CalibrateOptions = {}): Promise<Map<string, TensorRange>> {
-  const model = onnx.ModelProto.decode(fp32);
-  const tensors = calibratedTensors(model, o.floatConvs);
-  const clip = o.clip ?? 'mse';
-  const slopes = clip === 'prelu-mse' ? preluSlopes(model) : new Map<string, Float32Array>();
+/**
+ * Activation ranges of the tensors around every quantized Conv, measured on the frames in one
+ * pass, under each clip rule asked for.
+ */
+export async function calibrate(fp32: Uint8Array, frames: readonly Frame[], clips: readonly ClipRule[], o: CalibrateOptions = {}): Promise<Map<ClipRule, Map<string, TensorRange>>> {
+  const tensors = calibratedTensors(onnx.ModelProto.decode(fp32), o.floatConvs);
   const session = await ort.InferenceSession.create(withOutputs(fp32, tensors), sessionOpts(o.threads));
   const values = new Map<string, Float32Array[]>(tensors.map((t) => [t, []]));
-  const weights = new Map<string, Float32Array[]>(tensors.map((t) => [t, []]));
   try {
     for (const f of frames) {
       const r = await session.run({ frames: frameTensor(f) }, tensors);
       for (const t of tensors) {
-        const out = r[t]!;
-        const data = out.data as Float32Array;
-        const idx = sampleIndexes(data.length, o.samplesPerFrame ?? 1 << 18);
-        values.get(t)!.push(Float32Array.from(idx, (i) => data[i]!));
-        const a = slopes.get(t);
-        if (a) {
-          const plane = Number(out.dims[2]) * Number(out.dims[3]);
-          weights.get(t)!.push(Float32Array.from(idx, (i) => {
-            const c = Math.floor(i / plane) % a.length;
-            return a.length === 1 ? a[0]! ** 2 : a[c]! ** 2;
-          }));
-        }
+        const data = r[t]!.data as Float32Array;
+        values.get(t)!.push(Float32Array.from(sampleIndexes(data.length, o.samplesPerFrame ?? 1 << 18), (i) => data[i]!));
       }
     }
   } finally {
     await session.release();
   }
-  const ranges = new Map<string, TensorRange>();
-  for (const t of tensors) {
-    const all = concat(values.get(t)!);
-    if (clip === 'minmax') {
-      let lo = 0;
-      let hi = 0;
-      for (const v of all) {
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-      }
-      ranges.set(t, { lo, hi });
-    } else {
-      const w = weights.get(t)!;
-      ranges.set(t, mseOptimalRange(all, 2048, w.length ? concat(w) : undefined));
-    }
-  }
-  return ranges;
+  const byClip = new Map<ClipRule, Map<string, TensorRange>>();
+  for (const clip of clips) byClip.set(clip, new Map(tensors.map((t) => [t, rangeOf(concat(values.get(t)!), clip)])));
+  return byClip;
 }
 
 function concat(parts: Float32Array[]): Float32Array {
@@ -160,13 +130,18 @@ function concat(parts: Float32Array[]): Float32Array {
   return all;
 }
 
-/** The largest |value| of each channel of each tensor ([N, C, H, W]) over the frames. */
-export async function channelRanges(fp32: Uint8Array, frames: readonly Frame[], tensors: readonly string[], threads?: number): Promise<Map<string, Float32Array>> {
+/**
+ * One pass of the float32 model over the frames: the largest |value| of each channel of each
+ * tensor ([N, C, H, W]), and the upscaled frames (the reference int8 is measured against).
+ */
+export async function channelRanges(fp32: Uint8Array, frames: readonly Frame[], tensors: readonly string[], threads?: number): Promise<{ ranges: Map<string, Float32Array>; outputs: Uint8Array[] }> {
   const session = await ort.InferenceSession.create(withOutputs(fp32, tensors), sessionOpts(threads));
   const ranges = new Map<string, Float32Array>();
+  const outputs: Uint8Array[] = [];
   try {
     for (const f of frames) {
-      const r = await session.run({ frames: frameTensor(f) }, tensors);
+      const r = await session.run({ frames: frameTensor(f) }, ['upscaled', ...tensors]);
+      outputs.push(r.upscaled!.data as Uint8Array);
       for (const t of tensors) {
         const out = r[t]!;
         const data = out.data as Float32Array;
@@ -184,7 +159,7 @@ export async function channelRanges(fp32: Uint8Array, frames: readonly Frame[], 
   } finally {
     await session.release();
   }
-  return ranges;
+  return { ranges, outputs };
 }
 
 export function psnrDb(a: Uint8Array, b: Uint8Array): number {
@@ -193,46 +168,74 @@ export function psnrDb(a: Uint8Array, b: Uint8Array): number {
   return se === 0 ? Infinity : 10 * Math.log10((255 * 255 * a.length) / se);
 }
 
-/** PSNR of one model's output against another's on each frame. */
-export async function measureQuality(fp32: Uint8Array | string, int8: Uint8Array | string, frames: readonly Frame[], threads?: number): Promise<Int8Quality> {
-  const open = (m: Uint8Array | string) => (typeof m === 'string' ? ort.InferenceSession.create(m, sessionOpts(threads)) : ort.InferenceSession.create(m, sessionOpts(threads)));
-  const [a, b] = await Promise.all([open(fp32), open(int8)]);
-  const psnr: Record<string, number> = {};
+/** The model's upscaled frames. */
+export async function upscaleFrames(model: Uint8Array | string, frames: readonly Frame[], threads?: number): Promise<Uint8Array[]> {
+  const session = typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOpts(threads)) : await ort.InferenceSession.create(model, sessionOpts(threads));
   try {
-    for (const f of frames) {
-      const ra = (await a.run({ frames: frameTensor(f) })).upscaled!.data as Uint8Array;
-      const rb = (await b.run({ frames: frameTensor(f) })).upscaled!.data as Uint8Array;
-      psnr[f.name] = psnrDb(ra, rb);
-    }
+    const out: Uint8Array[] = [];
+    for (const f of frames) out.push((await session.run({ frames: frameTensor(f) })).upscaled!.data as Uint8Array);
+    return out;
   } finally {
-    await Promise.all([a.release(), b.release()]);
+    await session.release();
   }
+}
+
+/** PSNR of a model's output against reference outputs of the same frames. */
+export async function measureQuality(reference: readonly Uint8Array[], model: Uint8Array | string, frames: readonly Frame[], threads?: number): Promise<Int8Quality> {
+  const ours = await upscaleFrames(model, frames, threads);
+  const psnr: Record<string, number> = {};
+  frames.forEach((f, i) => (psnr[f.name] = psnrDb(reference[i]!, ours[i]!)));
   const sorted = Object.values(psnr).sort((x, y) => x - y);
   const minDb = sorted[0]!;
-  const medianDb = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+  const mid = sorted.length / 2;
+  const medianDb = sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
   return { psnrDb: psnr, minDb, medianDb, passes: minDb >= INT8_MIN_PSNR_DB };
 }
 
-/** The network's input is Mul(frame, 1/255): exactly representable as uint8 with scale 1/255. */
-function inputParams(fp32: Uint8Array): Map<string, QuantParams> {
-  const model = onnx.ModelProto.decode(fp32);
-  const fixed = new Map<string, QuantParams>();
-  for (const n of (model.graph as onnxProto.onnx.GraphProto).node) {
-    if (n.opType === 'Mul' && n.input![1]?.startsWith('inv255')) fixed.set(n.output![0]!, { scale: 1 / 255, zeroPoint: 0 });
+/**
+ * The network's input is Mul(Cast(frame bytes), 1/255): exactly DequantizeLinear(bytes, 1/255, 0).
+ * Returns that float tensor's name mapped to the uint8 tensor's.
+ */
+export function exactSources(fp32: Uint8Array): Map<string, string> {
+  const graph = onnx.ModelProto.decode(fp32).graph as onnxProto.onnx.GraphProto;
+  const producer = new Map(graph.node.map((n) => [n.output![0]!, n]));
+  const sources = new Map<string, string>();
+  for (const n of graph.node) {
+    if (n.opType !== 'Mul' || !n.input![1]?.startsWith('inv255')) continue;
+    const cast = producer.get(n.input![0]!);
+    if (cast?.opType !== 'Cast') continue;
+    // esrvid's frame wrapper casts the transposed uint8 frames.
+    if (producer.get(cast.input![0]!)?.opType === 'Transpose') sources.set(n.output![0]!, cast.input![0]!);
   }
-  return fixed;
+  return sources;
 }
 
-export async function makeInt8(fp32: Uint8Array, o: CalibrateOptions & { frames?: readonly Frame[]; equalize?: boolean } = {}): Promise<Int8Result> {
+export interface MakeInt8Options extends CalibrateOptions {
+  frames?: readonly Frame[];
+  /** Cross-layer equalization across each Conv -> PReLU -> Conv (default on). */
+  equalize?: boolean;
+  /** Clip rules tried (default both); the one with the best worst-frame PSNR is kept. */
+  clips?: ClipRule[];
+  activationType?: 'uint8' | 'int8';
+}
+
+/**
+ * The int8 model of a float32 frame model: channel scales equalized across each PReLU, ranges
+ * calibrated on the frames under both clip rules (MSE-optimal, and none), and the one whose
+ * output is closer to float32 on the worst frame kept.
+ */
+export async function makeInt8(fp32: Uint8Array, o: MakeInt8Options = {}): Promise<Int8Result> {
   const started = performance.now();
   const frames = o.frames ?? (await readFrames());
-  let float = fp32;
-  if (o.equalize ?? true) {
-    const pairs = equalizablePairs(onnx.ModelProto.decode(fp32));
-    float = equalizeChannels(fp32, await channelRanges(fp32, frames, pairs.map((p) => p.tensor), o.threads));
+  const pairs = o.equalize === false ? [] : equalizablePairs(onnx.ModelProto.decode(fp32));
+  const measured = await channelRanges(fp32, frames, pairs.map((p) => p.tensor), o.threads);
+  const float = pairs.length ? equalizeChannels(fp32, measured.ranges) : fp32;
+  const byClip = await calibrate(float, frames, o.clips ?? ['mse', 'minmax'], o);
+  let best: Omit<Int8Result, 'calibrationMs'> | undefined;
+  for (const [clip, ranges] of byClip) {
+    const bytes = quantizeModel(float, { ranges, exactSources: exactSources(float), floatConvs: o.floatConvs, activationType: o.activationType });
+    const quality = await measureQuality(measured.outputs, bytes, frames, o.threads);
+    if (!best || quality.minDb > best.quality.minDb) best = { bytes, quality, clip };
   }
-  const ranges = await calibrate(float, frames, o);
-  const bytes = quantizeModel(float, { ranges, fixed: inputParams(float), floatConvs: o.floatConvs });
-  const quality = await measureQuality(fp32, bytes, frames, o.threads);
-  return { bytes, quality, calibrationMs: Math.round(performance.now() - started) };
+  return { ...best!, calibrationMs: Math.round(performance.now() - started) };
 }

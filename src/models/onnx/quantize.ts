@@ -78,7 +78,7 @@ export function uint8Params(r: TensorRange): QuantParams {
  * values: inside the range the rounding error (step^2 / 12), outside it the clipping error.
  * Searched over a grid of fractions of the observed minimum and maximum, on a histogram.
  */
-export function mseOptimalRange(values: Float32Array, bins = 2048, negativeWeights?: Float32Array): TensorRange {
+export function mseOptimalRange(values: Float32Array, bins = 2048): TensorRange {
   let min = 0;
   let max = 0;
   for (const v of values) {
@@ -88,10 +88,7 @@ export function mseOptimalRange(values: Float32Array, bins = 2048, negativeWeigh
   if (max - min <= 0) return { lo: 0, hi: 0 };
   const width = (max - min) / bins;
   const counts = new Float64Array(bins);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    counts[Math.min(bins - 1, Math.floor((v - min) / width))]! += v < 0 && negativeWeights ? negativeWeights[i]! : 1;
-  }
+  for (const v of values) counts[Math.min(bins - 1, Math.floor((v - min) / width))]! += 1;
   const centre = (b: number) => min + (b + 0.5) * width;
   const fractions: number[] = [];
   for (let f = 1; f > 0.01; f *= 0.93) fractions.push(f);
@@ -169,6 +166,14 @@ export interface QuantizeOptions {
   fixed?: ReadonlyMap<string, QuantParams>;
   /** Conv nodes left in float32 (sensitive layers). */
   floatConvs?: ReadonlySet<string>;
+  /**
+   * Float tensors that are exactly DequantizeLinear(u8 tensor, 1/255, 0), by the uint8 tensor's
+   * name: the network's input, k/255 of the frame's bytes. Their consumers read a DequantizeLinear
+   * of the bytes themselves, so the first QLinearConv takes the frame without a Cast, Mul and Q.
+   */
+  exactSources?: ReadonlyMap<string, string>;
+  /** uint8 (default; u8 x s8 is what VNNI multiplies) or int8 activations. */
+  activationType?: 'uint8' | 'int8';
 }
 
 /**
@@ -241,13 +246,22 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
   const dqName = new Map<string, string>();
   for (const t of qdq) dqName.set(t, `${t}_dq`);
   const nodes: INodeProto[] = [];
+  const signed = o.activationType === 'int8';
   const emitPair = (t: string) => {
-    const p = paramsOf(t);
+    const source = signed ? undefined : o.exactSources?.get(t);
+    const p = source ? { scale: 1 / 255, zeroPoint: 0 } : paramsOf(t);
+    params.set(t, p);
     const scale = fresh('act_scale');
     const zero = fresh('act_zero');
     newInits.push(rawTensor(scale, [], DT.FLOAT, new Float32Array([p.scale])));
-    newInits.push(rawTensor(zero, [], DT.UINT8, new Uint8Array([p.zeroPoint])));
-    const q = `${t}_u8`;
+    newInits.push(signed
+      ? rawTensor(zero, [], DT.INT8, new Int8Array([p.zeroPoint - 128]))
+      : rawTensor(zero, [], DT.UINT8, new Uint8Array([p.zeroPoint])));
+    if (source) {
+      nodes.push({ opType: 'DequantizeLinear', name: fresh('DequantizeLinear'), input: [source, scale, zero], output: [dqName.get(t)!] });
+      return;
+    }
+    const q = `${t}_${signed ? 's8' : 'u8'}`;
     nodes.push({ opType: 'QuantizeLinear', name: fresh('QuantizeLinear'), input: [t, scale, zero], output: [q] });
     nodes.push({ opType: 'DequantizeLinear', name: fresh('DequantizeLinear'), input: [q, scale, zero], output: [dqName.get(t)!] });
   };
@@ -261,10 +275,22 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
     nodes.push(node);
     for (const out of node.output ?? []) if (qdq.has(out)) emitPair(out);
   }
-  graph.node = nodes;
-  graph.initializer = [...graph.initializer.filter((t) => !dropped.has(t.name!)), ...newInits];
+  graph.node = withoutDeadNodes(nodes, new Set(graph.output.map((v) => v.name!)));
+  const read = new Set(graph.node.flatMap((n) => n.input ?? []));
+  graph.initializer = [...graph.initializer.filter((t) => !dropped.has(t.name!)), ...newInits].filter((t) => read.has(t.name!));
   // DequantizeLinear with int32 input and per-axis scales needs opset 13 or later; esrvid writes 17.
   return onnx.ModelProto.encode(model).finish();
+}
+
+/** Drops nodes none of whose outputs is read (e.g. the Cast and Mul an exact source replaced). */
+function withoutDeadNodes(nodes: INodeProto[], graphOutputs: ReadonlySet<string>): INodeProto[] {
+  let live = nodes;
+  for (;;) {
+    const read = new Set(live.flatMap((n) => n.input ?? []));
+    const next = live.filter((n) => (n.output ?? []).some((out) => read.has(out) || graphOutputs.has(out)));
+    if (next.length === live.length) return live;
+    live = next;
+  }
 }
 
 // ---- cross-layer equalization ----
