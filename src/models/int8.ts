@@ -5,13 +5,10 @@
  * the int8 model's PSNR against the float32 output on those frames. The PSNR is the quality gate:
  * below INT8_MIN_PSNR_DB the model is not offered in int8.
  */
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { calibratedTensors, equalizablePairs, equalizeChannels, mseOptimalRange, quantizeModel, withOutputs, type TensorRange } from './onnx/quantize.js';
-import { PACKAGE_ROOT } from './registry.js';
+import { readCalibrationFrames, type Frame } from './calibration-frames.js';
 
 const { onnx } = onnxProto;
 
@@ -20,13 +17,6 @@ export const INT8_MIN_PSNR_DB = 40;
 
 /** Bumped whenever calibration or quantization changes, so old int8 files are made again. */
 export const QUANTIZER_VERSION = 'esrvid-qdq-int8/1';
-
-export interface Frame {
-  name: string;
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
 
 export interface Int8Quality {
   /** PSNR of the int8 output against the float32 output, per frame, in dB. */
@@ -42,20 +32,6 @@ export interface Int8Result {
   clip: ClipRule;
   quality: Int8Quality;
   calibrationMs: number;
-}
-
-export function calibrationDir(): string {
-  return fileURLToPath(new URL('samples/calibration/', PACKAGE_ROOT));
-}
-
-export async function readFrames(dir = calibrationDir()): Promise<Frame[]> {
-  // sharp is loaded only when frames are read: quantizing is rare.
-  const { default: sharp } = await import('sharp');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.png')).sort();
-  return Promise.all(files.map(async (f) => {
-    const { data, info } = await sharp(join(dir, f)).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    return { name: f, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
-  }));
 }
 
 const sessionOpts = (threads?: number): ort.InferenceSession.SessionOptions => ({
@@ -226,7 +202,7 @@ export interface MakeInt8Options extends CalibrateOptions {
  */
 export async function makeInt8(fp32: Uint8Array, o: MakeInt8Options = {}): Promise<Int8Result> {
   const started = performance.now();
-  const frames = o.frames ?? (await readFrames());
+  const frames = o.frames ?? readCalibrationFrames();
   const pairs = o.equalize === false ? [] : equalizablePairs(onnx.ModelProto.decode(fp32));
   const measured = await channelRanges(fp32, frames, pairs.map((p) => p.tensor), o.threads);
   const float = pairs.length ? equalizeChannels(fp32, measured.ranges) : fp32;
