@@ -59,6 +59,8 @@ export interface CalibrateOptions {
   threads?: number;
   /** Values kept per tensor per frame. */
   samplesPerFrame?: number;
+  /** Activation tensors quantized besides those around the Convs. */
+  extraTensors?: readonly string[];
 }
 
 export function rangeOf(values: Float32Array, clip: ClipRule): TensorRange {
@@ -77,7 +79,7 @@ export function rangeOf(values: Float32Array, clip: ClipRule): TensorRange {
  * pass, under each clip rule asked for.
  */
 export async function calibrate(fp32: Uint8Array, frames: readonly Frame[], clips: readonly ClipRule[], o: CalibrateOptions = {}): Promise<Map<ClipRule, Map<string, TensorRange>>> {
-  const tensors = calibratedTensors(onnx.ModelProto.decode(fp32), o.floatConvs);
+  const tensors = calibratedTensors(onnx.ModelProto.decode(fp32), o.floatConvs, o.extraTensors);
   const session = await ort.InferenceSession.create(withOutputs(fp32, tensors), sessionOpts(o.threads));
   const values = new Map<string, Float32Array[]>(tensors.map((t) => [t, []]));
   try {
@@ -209,7 +211,7 @@ export async function makeInt8(fp32: Uint8Array, o: MakeInt8Options = {}): Promi
   const byClip = await calibrate(float, frames, o.clips ?? ['mse', 'minmax'], o);
   let best: Omit<Int8Result, 'calibrationMs'> | undefined;
   for (const [clip, ranges] of byClip) {
-    const bytes = quantizeModel(float, { ranges, exactSources: exactSources(float), floatConvs: o.floatConvs, activationType: o.activationType });
+    const bytes = quantizeModel(float, { ranges, exactSources: exactSources(float), floatConvs: o.floatConvs, activationType: o.activationType, extraTensors: o.extraTensors });
     const quality = await measureQuality(measured.outputs, bytes, frames, o.threads);
     if (!best || quality.minDb > best.quality.minDb) best = { bytes, quality, clip };
   }

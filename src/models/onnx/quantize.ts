@@ -76,7 +76,8 @@ export function uint8Params(r: TensorRange): QuantParams {
 /**
  * The clip range that minimises the expected squared error of uint8 quantization over these
  * values: inside the range the rounding error (step^2 / 12), outside it the clipping error.
- * Searched over a grid of fractions of the observed minimum and maximum, on a histogram.
+ * Searched over a fine grid of fractions of the observed minimum and maximum, on a histogram
+ * whose prefix sums make each candidate cost O(1).
  */
 export function mseOptimalRange(values: Float32Array, bins = 2048): TensorRange {
   let min = 0;
@@ -89,24 +90,32 @@ export function mseOptimalRange(values: Float32Array, bins = 2048): TensorRange 
   const width = (max - min) / bins;
   const counts = new Float64Array(bins);
   for (const v of values) counts[Math.min(bins - 1, Math.floor((v - min) / width))]! += 1;
-  const centre = (b: number) => min + (b + 0.5) * width;
+  // Prefix sums of n, n*c and n*c^2 over the bin centres c.
+  const p0 = new Float64Array(bins + 1);
+  const p1 = new Float64Array(bins + 1);
+  const p2 = new Float64Array(bins + 1);
+  for (let b = 0; b < bins; b++) {
+    const c = min + (b + 0.5) * width;
+    const n = counts[b]!;
+    p0[b + 1] = p0[b]! + n;
+    p1[b + 1] = p1[b]! + n * c;
+    p2[b + 1] = p2[b]! + n * c * c;
+  }
+  const clampBin = (k: number) => Math.max(0, Math.min(bins, k));
   const fractions: number[] = [];
-  for (let f = 1; f > 0.01; f *= 0.93) fractions.push(f);
+  for (let f = 1; f > 0.01; f *= 0.99) fractions.push(f);
   let best = { lo: min, hi: max, err: Infinity };
   for (const fl of min < 0 ? fractions : [1]) {
+    const lo = min * fl;
+    // Bins [0, k) have centres below lo; bins [j, bins) above hi.
+    const k = clampBin(Math.ceil((lo - min) / width - 0.5));
+    const below = lo * lo * p0[k]! - 2 * lo * p1[k]! + p2[k]!;
     for (const fh of max > 0 ? fractions : [1]) {
-      const lo = min * fl;
       const hi = max * fh;
+      const j = Math.max(k, clampBin(Math.floor((hi - min) / width - 0.5) + 1));
+      const above = (p2[bins]! - p2[j]!) - 2 * hi * (p1[bins]! - p1[j]!) + hi * hi * (p0[bins]! - p0[j]!);
       const step = (Math.max(0, hi) - Math.min(0, lo)) / 255;
-      let err = 0;
-      for (let b = 0; b < bins; b++) {
-        const n = counts[b]!;
-        if (n === 0) continue;
-        const v = centre(b);
-        if (v < lo) err += n * (lo - v) ** 2;
-        else if (v > hi) err += n * (v - hi) ** 2;
-        else err += (n * step * step) / 12;
-      }
+      const err = below + above + ((p0[j]! - p0[k]!) * step * step) / 12;
       if (err < best.err) best = { lo, hi, err };
     }
   }
@@ -142,8 +151,8 @@ export function convSites(model: IModelProto): ConvSite[] {
 }
 
 /** The activation tensors whose ranges calibration must measure. */
-export function calibratedTensors(model: IModelProto, floatConvs: ReadonlySet<string> = new Set()): string[] {
-  const names = new Set<string>();
+export function calibratedTensors(model: IModelProto, floatConvs: ReadonlySet<string> = new Set(), extra: readonly string[] = []): string[] {
+  const names = new Set<string>(extra);
   for (const s of convSites(model)) {
     if (floatConvs.has(s.node)) continue;
     names.add(s.input);
@@ -174,6 +183,8 @@ export interface QuantizeOptions {
   exactSources?: ReadonlyMap<string, string>;
   /** uint8 (default; u8 x s8 is what VNNI multiplies) or int8 activations. */
   activationType?: 'uint8' | 'int8';
+  /** More activation tensors to pass through Q -> DQ (so ORT can fuse the ops around them). */
+  extraTensors?: readonly string[];
 }
 
 /**
@@ -199,7 +210,7 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
   };
   const newInits: ITensorProto[] = [];
   const dropped = new Set<string>();
-  const qdq = new Set<string>();
+  const qdq = new Set<string>(o.extraTensors ?? []);
   let n = 0;
   const fresh = (prefix: string) => `${prefix}_q${n++}`;
 
