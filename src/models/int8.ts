@@ -7,7 +7,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import { calibratedTensors, equalizablePairs, equalizeChannels, mseOptimalRange, quantizeModel, withOutputs, type TensorRange } from './onnx/quantize.js';
+import { calibratedTensors, correctBiases, equalizablePairs, equalizeChannels, mseOptimalRange, quantizeModel, withOutputs, type TensorRange } from './onnx/quantize.js';
 import { readCalibrationFrames, type Frame } from './calibration-frames.js';
 
 const { onnx } = onnxProto;
@@ -16,7 +16,7 @@ const { onnx } = onnxProto;
 export const INT8_MIN_PSNR_DB = 40;
 
 /** Bumped whenever calibration or quantization changes, so old int8 files are made again. */
-export const QUANTIZER_VERSION = 'esrvid-qdq-int8/1';
+export const QUANTIZER_VERSION = 'esrvid-qdq-int8/2';
 
 export interface Int8Quality {
   /** PSNR of the int8 output against the float32 output, per frame, in dB. */
@@ -78,24 +78,42 @@ export function rangeOf(values: Float32Array, clip: ClipRule): TensorRange {
  * Activation ranges of the tensors around every quantized Conv, measured on the frames in one
  * pass, under each clip rule asked for.
  */
-export async function calibrate(fp32: Uint8Array, frames: readonly Frame[], clips: readonly ClipRule[], o: CalibrateOptions = {}): Promise<Map<ClipRule, Map<string, TensorRange>>> {
+export interface Calibration {
+  /** Ranges of every calibrated tensor, per clip rule. */
+  ranges: Map<ClipRule, Map<string, TensorRange>>;
+  /** Mean of each channel of every calibrated tensor ([N, C, H, W]), over the frames. */
+  channelMeans: Map<string, Float64Array>;
+}
+
+export async function calibrate(fp32: Uint8Array, frames: readonly Frame[], clips: readonly ClipRule[], o: CalibrateOptions = {}): Promise<Calibration> {
   const tensors = calibratedTensors(onnx.ModelProto.decode(fp32), o.floatConvs, o.extraTensors);
   const session = await ort.InferenceSession.create(withOutputs(fp32, tensors), sessionOpts(o.threads));
   const values = new Map<string, Float32Array[]>(tensors.map((t) => [t, []]));
+  const channelMeans = new Map<string, Float64Array>();
   try {
     for (const f of frames) {
       const r = await session.run({ frames: frameTensor(f) }, tensors);
       for (const t of tensors) {
-        const data = r[t]!.data as Float32Array;
+        const out = r[t]!;
+        const data = out.data as Float32Array;
         values.get(t)!.push(Float32Array.from(sampleIndexes(data.length, o.samplesPerFrame ?? 1 << 18), (i) => data[i]!));
+        const channels = Number(out.dims[1]);
+        const plane = Number(out.dims[2]) * Number(out.dims[3]);
+        const m = channelMeans.get(t) ?? new Float64Array(channels);
+        for (let c = 0; c < channels; c++) {
+          let sum = 0;
+          for (let i = c * plane; i < (c + 1) * plane; i++) sum += data[i]!;
+          m[c] = m[c]! + sum / plane / frames.length;
+        }
+        channelMeans.set(t, m);
       }
     }
   } finally {
     await session.release();
   }
-  const byClip = new Map<ClipRule, Map<string, TensorRange>>();
-  for (const clip of clips) byClip.set(clip, new Map(tensors.map((t) => [t, rangeOf(concat(values.get(t)!), clip)])));
-  return byClip;
+  const ranges = new Map<ClipRule, Map<string, TensorRange>>();
+  for (const clip of clips) ranges.set(clip, new Map(tensors.map((t) => [t, rangeOf(concat(values.get(t)!), clip)])));
+  return { ranges, channelMeans };
 }
 
 function concat(parts: Float32Array[]): Float32Array {
@@ -192,9 +210,12 @@ export interface MakeInt8Options extends CalibrateOptions {
   frames?: readonly Frame[];
   /** Cross-layer equalization across each Conv -> PReLU -> Conv (default on). */
   equalize?: boolean;
+  /** Fold the int8 weights' mean output error back into the biases (default on). */
+  biasCorrection?: boolean;
   /** Clip rules tried (default both); the one with the best worst-frame PSNR is kept. */
   clips?: ClipRule[];
   activationType?: 'uint8' | 'int8';
+  weightClip?: 'max' | 'mse';
 }
 
 /**
@@ -207,11 +228,12 @@ export async function makeInt8(fp32: Uint8Array, o: MakeInt8Options = {}): Promi
   const frames = o.frames ?? readCalibrationFrames();
   const pairs = o.equalize === false ? [] : equalizablePairs(onnx.ModelProto.decode(fp32));
   const measured = await channelRanges(fp32, frames, pairs.map((p) => p.tensor), o.threads);
-  const float = pairs.length ? equalizeChannels(fp32, measured.ranges) : fp32;
-  const byClip = await calibrate(float, frames, o.clips ?? ['mse', 'minmax'], o);
+  let float = pairs.length ? equalizeChannels(fp32, measured.ranges) : fp32;
+  const calibration = await calibrate(float, frames, o.clips ?? ['mse', 'minmax'], o);
+  if (o.biasCorrection ?? true) float = correctBiases(float, calibration.channelMeans, o);
   let best: Omit<Int8Result, 'calibrationMs'> | undefined;
-  for (const [clip, ranges] of byClip) {
-    const bytes = quantizeModel(float, { ranges, exactSources: exactSources(float), floatConvs: o.floatConvs, activationType: o.activationType, extraTensors: o.extraTensors });
+  for (const [clip, ranges] of calibration.ranges) {
+    const bytes = quantizeModel(float, { ranges, exactSources: exactSources(float), floatConvs: o.floatConvs, activationType: o.activationType, extraTensors: o.extraTensors, weightClip: o.weightClip });
     const quality = await measureQuality(measured.outputs, bytes, frames, o.threads);
     if (!best || quality.minDb > best.quality.minDb) best = { bytes, quality, clip };
   }

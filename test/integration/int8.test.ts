@@ -10,7 +10,8 @@ import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCalibrationFrames } from '../../src/models/calibration-frames.js';
-import { makeInt8 } from '../../src/models/int8.js';
+import { channelRanges, makeInt8, measureQuality } from '../../src/models/int8.js';
+import { equalizablePairs, equalizeChannels } from '../../src/models/onnx/quantize.js';
 import { buildFrameModel } from '../../src/models/onnx/graph-builder.js';
 import { pullModel } from '../../src/models/pull.js';
 import { resolveModel } from '../../src/models/resolve.js';
@@ -67,6 +68,18 @@ async function optimizedOps(model: Uint8Array): Promise<string[]> {
 }
 
 describe('the quantizer on a tiny network', () => {
+  it('cross-layer equalization leaves the float network output unchanged', async () => {
+    const fp32 = tinyNetwork();
+    const frames = readCalibrationFrames();
+    const pairs = equalizablePairs(onnxProto.onnx.ModelProto.decode(fp32));
+    expect(pairs).toHaveLength(1);
+    const { ranges, outputs } = await channelRanges(fp32, frames, pairs.map((p) => p.tensor), 2);
+    expect(ranges.get(pairs[0]!.tensor)!.length).toBe(16);
+    const q = await measureQuality(outputs, equalizeChannels(fp32, ranges), frames, 2);
+    // Float rounding may move a rare value across a .5 boundary; nothing more.
+    expect(q.minDb).toBeGreaterThanOrEqual(70);
+  });
+
   it('every Conv runs as a fused QLinearConv, and the int8 output stays close to float32', async () => {
     const fp32 = tinyNetwork();
     const r = await makeInt8(fp32, { threads: 2, frames: readCalibrationFrames() });

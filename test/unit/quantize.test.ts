@@ -1,7 +1,9 @@
 /** The int8 quantizer's arithmetic: per-channel weight scales, int32 bias, activation parameters, calibration clip. */
 import { describe, expect, it } from 'vitest';
 import { decodeRgbPng, readCalibrationFrames } from '../../src/models/calibration-frames.js';
-import { mseOptimalRange, quantizeBias, quantizeWeights, uint8Params, weightScales } from '../../src/models/onnx/quantize.js';
+import onnxProto from 'onnx-proto';
+import { buildFrameModel } from '../../src/models/onnx/graph-builder.js';
+import { correctBiases, mseOptimalRange, quantizeBias, quantizeWeights, uint8Params, weightScales } from '../../src/models/onnx/quantize.js';
 
 /** A small deterministic generator (mulberry32), so the distributions are the same on every run. */
 function uniform(seed: number): () => number {
@@ -67,6 +69,24 @@ describe('int32 bias', () => {
 
   it('saturates at the int32 range', () => {
     expect([...quantizeBias(Float32Array.from([1e6, -1e6]), 1e-6, Float32Array.from([1e-6, 1e-6]))]).toEqual([2 ** 31 - 1, -(2 ** 31)]);
+  });
+});
+
+describe('bias correction', () => {
+  it('subtracts the mean output shift of the int8 weights, sum of (Wq - W) x E[x] over inputs and taps', () => {
+    // One output channel, two input channels, 1x1 kernel: W = [1.27, 0.004]; per-channel scale 0.01,
+    // so Wq = [1.27, 0]: the second input's weight is lost, shifting the output by -0.004 E[x1].
+    const g = buildFrameModel((b, x) => {
+      const two = b.conv(x, Float32Array.from([1, 0, 0, 0, 1, 0]), undefined, { outChannels: 2, inChannels: 3, kernel: [1, 1] });
+      return b.conv(two, Float32Array.from([1.27, 0.004]), Float32Array.from([0.5]), { outChannels: 1, inChannels: 2, kernel: [1, 1] }, 'probe');
+    });
+    const bytes = g.serialize('fp32');
+    const model = onnxProto.onnx.ModelProto.decode(bytes);
+    const conv = model.graph!.node!.find((n) => n.output![0] === 'probe')!;
+    const corrected = onnxProto.onnx.ModelProto.decode(correctBiases(bytes, new Map([[conv.input![0]!, Float64Array.from([0.2, 3])]])));
+    const bias = corrected.graph!.initializer!.find((t) => t.name === conv.input![2])!;
+    const raw = new Uint8Array(bias.rawData!);
+    expect(new Float32Array(raw.buffer, raw.byteOffset, 1)[0]).toBeCloseTo(0.5 + 0.004 * 3, 6);
   });
 });
 

@@ -30,15 +30,37 @@ export interface QuantParams {
 
 // ---- the arithmetic ----
 
-/** One symmetric int8 scale per output channel (axis 0): max |w| / 127 (1 for an all-zero channel). */
-export function weightScales(weight: Float32Array, outChannels: number): Float32Array {
+/**
+ * One symmetric int8 scale per output channel (axis 0): max |w| / 127 (1 for an all-zero channel),
+ * or with `clip: 'mse'` the scale in [0.5, 1] x that which minimises the channel's squared
+ * rounding-and-clipping error.
+ */
+export function weightScales(weight: Float32Array, outChannels: number, clip: 'max' | 'mse' = 'max'): Float32Array {
   const per = weight.length / outChannels;
   if (!Number.isInteger(per)) throw new Error(`weight of ${weight.length} values does not split into ${outChannels} channels`);
   const scales = new Float32Array(outChannels);
   for (let c = 0; c < outChannels; c++) {
     let m = 0;
     for (let i = c * per; i < (c + 1) * per; i++) m = Math.max(m, Math.abs(weight[i]!));
-    scales[c] = m > 0 ? m / 127 : 1;
+    if (m === 0) {
+      scales[c] = 1;
+      continue;
+    }
+    scales[c] = m / 127;
+    if (clip === 'max') continue;
+    let bestErr = Infinity;
+    for (let f = 1; f >= 0.5; f -= 0.005) {
+      const scale = (m * f) / 127;
+      let err = 0;
+      for (let i = c * per; i < (c + 1) * per; i++) {
+        const w = weight[i]!;
+        err += (w - Math.max(-127, Math.min(127, Math.round(w / scale))) * scale) ** 2;
+      }
+      if (err < bestErr) {
+        bestErr = err;
+        scales[c] = scale;
+      }
+    }
   }
   return scales;
 }
@@ -183,6 +205,8 @@ export interface QuantizeOptions {
   exactSources?: ReadonlyMap<string, string>;
   /** uint8 (default; u8 x s8 is what VNNI multiplies) or int8 activations. */
   activationType?: 'uint8' | 'int8';
+  /** Per-channel weight scales from max |w| (default) or the MSE-optimal clip. */
+  weightClip?: 'max' | 'mse';
   /** More activation tensors to pass through Q -> DQ (so ORT can fuse the ops around them). */
   extraTensors?: readonly string[];
 }
@@ -224,7 +248,7 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
     if (!wInit) throw new Error(`Conv ${node.name}: weight ${wName} is not an initializer`);
     const dims = (wInit.dims ?? []).map(Number);
     const w = floatData(wInit);
-    const scales = weightScales(w, dims[0]!);
+    const scales = weightScales(w, dims[0]!, o.weightClip);
     const wq = fresh('w_int8');
     const wScale = fresh('w_scale');
     const wZero = fresh('w_zero');
@@ -302,6 +326,50 @@ function withoutDeadNodes(nodes: INodeProto[], graphOutputs: ReadonlySet<string>
     if (next.length === live.length) return live;
     live = next;
   }
+}
+
+// ---- bias correction ----
+
+/**
+ * Folds the mean error int8 weights add back into each Conv's float bias: the output of channel o
+ * moves on average by sum over input channels i and taps k of (Wq - W)[o,i,k] * E[x_i], so that is
+ * subtracted (after Nagel et al., data-free quantization; E[x_i] measured on the calibration
+ * frames). Done on the float model before quantizing; its biases are then quantized as usual.
+ */
+export function correctBiases(modelBytes: Uint8Array, inputMeans: ReadonlyMap<string, Float64Array>, o: { floatConvs?: ReadonlySet<string>; weightClip?: 'max' | 'mse' } = {}): Uint8Array {
+  const model = onnx.ModelProto.decode(modelBytes);
+  const graph = model.graph as onnxProto.onnx.GraphProto;
+  const inits = new Map(graph.initializer.map((t) => [t.name!, t]));
+  for (const n of graph.node) {
+    if (n.opType !== 'Conv' || !n.input![2] || o.floatConvs?.has(n.name!)) continue;
+    const ex = inputMeans.get(n.input![0]!);
+    const wt = inits.get(n.input![1]!);
+    const bt = inits.get(n.input![2]!);
+    if (!ex || !wt || !bt) continue;
+    const w = floatData(wt);
+    const [outC, inC, kh, kw] = (wt.dims ?? []).map(Number) as [number, number, number, number];
+    // A grouped conv's input channels do not line up with the tensor's: left alone.
+    if (inC !== ex.length) continue;
+    const k = kh * kw;
+    const scales = weightScales(w, outC, o.weightClip);
+    const wq = quantizeWeights(w, scales);
+    const b = floatData(bt).slice();
+    for (let c = 0; c < outC; c++) {
+      let shift = 0;
+      for (let i = 0; i < inC; i++) {
+        let dw = 0;
+        for (let j = 0; j < k; j++) {
+          const at = (c * inC + i) * k + j;
+          dw += wq[at]! * scales[c]! - w[at]!;
+        }
+        shift += dw * ex[i]!;
+      }
+      b[c] = b[c]! - shift;
+    }
+    bt.rawData = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    bt.floatData = [];
+  }
+  return onnx.ModelProto.encode(model).finish();
 }
 
 // ---- cross-layer equalization ----
