@@ -83,7 +83,7 @@ export function buildProgram(): Command {
     .option('-b, --batch <n>', 'frames per inference call (default: 1 on the CPU; on a GPU, as many as its free memory holds, up to 8)', numberIn('--batch', 1, 64, true))
     .addOption(new Option('--device <name>', 'where the network runs; auto tries cuda, then webgpu, then the CPU').choices(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'))
     .option('--gpu <index>', 'which CUDA GPU, counted from 0 (esrvid doctor lists them)', numberIn('--gpu', 0, 63, true))
-    .addOption(new Option('--precision <p>', 'model precision (default: fp16 on a GPU, fp32 on the CPU)').choices(['fp32', 'fp16']))
+    .addOption(new Option('--precision <p>', 'model precision (default: fp16 on a GPU, fp32 on the CPU); int8: CPU only, compact models whose int8 output stays within 40 dB of fp32').choices(['fp32', 'fp16', 'int8']))
     .option('--tile <n|auto>', 'tile size in input pixels for frames too large for memory; 0 never tiles', (v: string) => (v === 'auto' ? 'auto' : numberIn('--tile', 0, 65536, true)(v)), 'auto')
     .option('--tile-pad <n>', 'context pixels around each tile', numberIn('--tile-pad', 0, 256, true), 16)
     .option('--threads <n>', 'inference threads (default: all cores)', numberIn('--threads', 1, 256, true))
@@ -125,8 +125,8 @@ export function buildProgram(): Command {
     .action((names: string[], o: { force?: boolean }) => pullModels(names, !!o.force, !!program.opts().quiet));
   models.command('path').description('print the ONNX file of a model (pulling it if absent)')
     .argument('<name>', 'model name')
-    .addOption(new Option('--precision <p>', 'model precision').choices(['fp32', 'fp16']).default('fp32'))
-    .action(async (name: string, o: { precision: 'fp32' | 'fp16' }) => {
+    .addOption(new Option('--precision <p>', 'model precision (int8: made on first use)').choices(['fp32', 'fp16', 'int8']).default('fp32'))
+    .action(async (name: string, o: { precision: 'fp32' | 'fp16' | 'int8' }) => {
       process.stdout.write(`${await modelPath(name, o.precision, !!program.opts().quiet)}\n`);
     });
   // `esrvid models import` (src/models/import.ts): bring your own model; it joins the registry.

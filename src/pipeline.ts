@@ -34,8 +34,9 @@ import { describePlan, nextPlan, type InferencePlan } from './infer/oom.js';
 import { autoTileSize, bytesPerInputPixel, copyWindow, placeCore, planTiles, type TilePlan } from './infer/tiling.js';
 import { InferenceError, Upscaler, type BatchSlot } from './infer/upscaler.js';
 import { FramePool } from './decode/frame-pool.js';
-import type { Precision } from './models/onnx/graph-builder.js';
+import type { ModelPrecision } from './models/store.js';
 import type { PullEvent } from './models/pull.js';
+import { refuseInt8OnGpu } from './models/int8-install.js';
 import { resolveModel } from './models/resolve.js';
 
 export interface UpscaleOptions {
@@ -66,8 +67,8 @@ export interface UpscaleOptions {
   device?: DeviceRequest;
   /** CUDA device index, counted as CUDA does (default 0). */
   gpu?: number;
-  /** Model precision (default: fp16 on a GPU, fp32 on the CPU). */
-  precision?: Precision;
+  /** Model precision (default: fp16 on a GPU, fp32 on the CPU); int8 runs on the CPU only. */
+  precision?: ModelPrecision;
   /** Frames per inference call (default: 1 on the CPU; on CUDA, as many as free GPU memory holds, up to 8). */
   batch?: number;
   threads?: number;
@@ -177,7 +178,12 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   if (o.gpu !== undefined) await checkGpuIndex(o.device ?? 'auto', o.gpu);
 
   // The device comes first: the default model and precision depend on it.
-  const upscaler = await Upscaler.open({ device: o.device ?? 'auto', gpu: o.gpu, threads: o.threads, precision: o.precision, workerUrl: o.inferenceWorker });
+  // int8 (QDQ) models are for the CPU: with --device auto it picks the CPU; a GPU device is refused.
+  const int8 = o.precision === 'int8';
+  if (int8 && o.device !== undefined && o.device !== 'auto') refuseInt8OnGpu(o.device);
+  const upscaler = await Upscaler.open({
+    device: int8 ? 'cpu' : o.device ?? 'auto', gpu: o.gpu, threads: o.threads, precision: o.precision === 'int8' ? 'fp32' : o.precision, workerUrl: o.inferenceWorker,
+  });
   try {
     return await runJob(o, { started, emit, container, tools, info, range }, upscaler);
   } finally {
@@ -254,7 +260,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   if (device === 'cuda') {
     const free = (await queryGpus()).gpus[o.gpu ?? 0]?.memoryFreeBytes;
     if (free !== undefined && Number.isFinite(free)) {
-      bytesPerPixel = gpuBytesPerPixel(bytesPerPixel, model.precision);
+      bytesPerPixel = gpuBytesPerPixel(bytesPerPixel, model.precision === 'fp16' ? 'fp16' : 'fp32');
       budget = o.memoryBudget ?? gpuMemoryBudget(free, (await stat(model.path)).size);
       batch = o.batch ?? autoBatch(inW, inH, bytesPerPixel, budget);
     }

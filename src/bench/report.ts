@@ -19,6 +19,16 @@ export function caseRows(cases: readonly CaseResult[], peak: number | undefined)
   ]);
 }
 
+export const INT8_HEADER = ['model', 'size', 'fp32 fps', 'int8 fps', 'int8/fp32', 'fp32 best', 'int8 best', 'PSNR vs fp32 (min / median)', 'offered', 'other load'];
+
+export function int8Rows(cases: SuiteResult['int8'] | undefined): string[][] {
+  return (cases ?? []).map((c) => [
+    c.model, `${c.width}x${c.height}`, f2(c.fp32Fps), f2(c.int8Fps), ratio(c.ratio), f2(c.fp32BestFps), f2(c.int8BestFps),
+    `${c.minPsnrDb.toFixed(1)} / ${c.medianPsnrDb.toFixed(1)} dB`, c.offered ? 'yes' : 'no (< 40 dB)',
+    c.otherLoad === undefined ? '-' : c.otherLoad.toFixed(1),
+  ]);
+}
+
 /** Per model and size, the batch at which esrvid is fastest. */
 export function bestBatches(cases: readonly CaseResult[]): CaseResult[] {
   const best = new Map<string, CaseResult>();
@@ -38,6 +48,7 @@ export function renderSummary(r: SuiteResult): string {
   if (best.length > 0) {
     out += `\nbest batch: ${best.map((c) => `${c.model} ${c.width}x${c.height}: ${c.batch}`).join('; ')}\n`;
   }
+  if (r.int8?.length) out += `\nint8 against float32 (esrvid, batch 1):\n${renderTable(INT8_HEADER, int8Rows(r.int8))}`;
   if (peak) out += `FMA peak: ${peak.toFixed(0)} GFLOP/s (${r.options.threads} threads, FP32)\n`;
   for (const l of r.levers) out += `lever "${l.lever}" ${l.model} ${l.width}x${l.height}: ${f2(l.onFps)} fps with, ${f2(l.offFps)} without (${ratio(l.speedup)})\n`;
   const e = r.endToEnd;
@@ -114,6 +125,15 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
       r.levers.map((l) => [l.lever, l.model, `${l.width}x${l.height}`, f2(l.onFps), f2(l.offFps), ratio(l.speedup), l.otherLoad === undefined ? '-' : l.otherLoad.toFixed(1)]),
       ['l', 'l', 'l', 'r', 'r', 'r', 'r']));
     push(...LEVERS.map((l) => `- **${l.name}**: ${l.description}.`), '');
+  }
+  if (r.int8?.length) {
+    push('## int8 against float32 (esrvid only)', '');
+    push('`--precision int8`: each compact model\'s int8 file (static QDQ: per-channel int8 weights, uint8 activations calibrated on real frames; '
+      + 'src/models/onnx/quantize.ts) against its float32 file, both in esrvid\'s inference stage at batch 1, alternating run by run (ABBA) on the same frames; '
+      + 'int8/fp32 is the median of the per-pair ratios. PSNR is the int8 output against the float32 output on esrvid\'s six calibration frames '
+      + '(samples/calibration: three photographs, three frames of samples/chelsea.mp4), measured when the int8 file was made; '
+      + 'a model is offered in int8 only from 40 dB on its worst frame. PyTorch is not compared here.', '');
+    push(markdownTable(INT8_HEADER, int8Rows(r.int8), ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'r']));
   }
   const e = r.endToEnd;
   if (e) {

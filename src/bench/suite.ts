@@ -8,7 +8,8 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Precision } from '../models/onnx/graph-builder.js';
+import type { ModelPrecision } from '../models/store.js';
+import { measureInt8, type Int8CaseResult } from './int8.js';
 import { loopClip, runEndToEnd, type EndToEndRun } from './end-to-end.js';
 import { measureFmaPeak, type FmaPeak } from './fma-peak.js';
 import { countFlops, type FlopCount } from './flops.js';
@@ -29,7 +30,9 @@ export interface BenchOptions {
   sizes?: [number, number][];
   batches?: number[];
   device: 'cpu';
-  precision: Precision;
+  precision: ModelPrecision;
+  /** Also measure each compact model's int8 file against its float32 one (esrvid only). */
+  int8: boolean;
   /** Measured runs (pairs, with the reference) per case, after `warmup` unmeasured ones. */
   runs: number;
   warmup: number;
@@ -125,6 +128,8 @@ export interface SuiteResult {
   models: ModelResult[];
   cases: CaseResult[];
   levers: LeverResult[];
+  /** int8 against float32, per compact model and frame size (batch 1). */
+  int8: Int8CaseResult[];
   endToEnd?: EndToEndResult;
   notes: string[];
 }
@@ -150,6 +155,7 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
     models: [],
     cases: [],
     levers: [],
+    int8: [],
     notes,
   };
   const peaks: FmaPeak[] = [];
@@ -168,7 +174,7 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
   try {
     await measurePeak();
     if (o.reference === 'pytorch') {
-      if (o.precision !== 'fp32') notes.push('PyTorch reference skipped: it runs float32 only (PyTorch has no fast float16 convolution on CPU)');
+      if (o.precision !== 'fp32') notes.push(`PyTorch reference skipped: it runs float32 only (PyTorch has no fast ${o.precision === 'fp16' ? 'float16 convolution on CPU' : 'int8 path for these networks here'})`);
       else {
         try {
           torch = await TorchReference.start(o.python, o.threads);
@@ -217,6 +223,7 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
       }
     }
 
+    if (o.int8 && o.precision === 'fp32') await measureInt8Rows(resolved.map((r) => r.model), cases, o, result);
     if (o.endToEnd) result.endToEnd = await measureEndToEnd(o, notes, tmp);
     // A second look at the peak after a long suite, when the machine may have been busier or quieter.
     if (performance.now() - started > 60_000) await measurePeak();
@@ -228,6 +235,25 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
   else if (peaks.length > 0) result.peak = { gflops: bestPeak(peaks), measured: peaks };
   result.durationMs = performance.now() - started;
   return result;
+}
+
+/** int8 rows for the compact models of the suite: each size it measures, at batch 1. */
+async function measureInt8Rows(models: { name: string; path: string; scale: number; architecture: string }[], cases: BenchCase[], o: BenchOptions, result: SuiteResult): Promise<void> {
+  const { int8ForBench, int8Supported } = await import('../models/int8-install.js');
+  const { pullReporter } = await import('../commands/models.js');
+  for (const model of models.filter((m) => int8Supported(m.architecture))) {
+    const sizes = [...new Map(cases.filter((c) => c.model === model.name).map((c) => [`${c.width}x${c.height}`, [c.width, c.height] as [number, number]])).values()];
+    try {
+      const { path, entry } = await int8ForBench(model.name, { architecture: model.architecture, onEvent: pullReporter(process.stderr) });
+      o.log(`${model.name} int8: ${entry.minPsnrDb.toFixed(1)} dB PSNR (worst frame) against float32${entry.offered ? '' : ', under the gate: not offered'}`);
+      result.int8.push(...await measureInt8({
+        name: model.name, scale: model.scale, fp32Path: model.path, int8Path: path,
+        minPsnrDb: entry.minPsnrDb, medianPsnrDb: entry.medianPsnrDb, offered: entry.offered,
+      }, sizes, o));
+    } catch (err) {
+      result.notes.push(`${model.name}: int8 measurement failed: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
 }
 
 /**

@@ -13,7 +13,8 @@ export interface BenchCliOptions {
   size?: string[];
   batch?: string[];
   device: string;
-  precision: 'fp32' | 'fp16';
+  precision: 'fp32' | 'fp16' | 'int8';
+  int8: boolean;
   runs: number;
   warmup: number;
   minTime: number;
@@ -51,7 +52,8 @@ export function registerBench(program: Command, run: (o: BenchCliOptions, quiet:
     .option('--size <WxH>', 'frame sizes, e.g. 320x180 (default: 160x90, 320x180, 640x360; 64x64, 128x72 for RRDBNet)', collect)
     .option('-b, --batch <n>', 'batch sizes (default: 1, plus 2 and 4 where frames are small)', collect)
     .addOption(new Option('--device <name>', 'execution device').choices(['cpu', 'cuda']).default('cpu'))
-    .addOption(new Option('--precision <p>', 'model precision').choices(['fp32', 'fp16']).default('fp32'))
+    .addOption(new Option('--precision <p>', 'model precision (int8: compact models; no PyTorch comparison)').choices(['fp32', 'fp16', 'int8']).default('fp32'))
+    .option('--no-int8', 'skip the int8 rows (each compact model\'s int8 file against its float32 one)')
     .option('--runs <n>', 'measured runs per case (pairs, with the reference)', wholeNumber('--runs', 1, 1000), 5)
     .option('--warmup <n>', 'unmeasured runs before them', wholeNumber('--warmup', 0, 1000), 1)
     .option('--min-time <s>', 'fast cases get more runs (up to 3x --runs) until their measured runs take this long', wholeNumber('--min-time', 0, 3600), 8)
@@ -112,6 +114,7 @@ export async function runBench(o: BenchCliOptions, quiet: boolean): Promise<void
     models, sizes, batches,
     device: 'cpu',
     precision: o.precision,
+    int8: o.int8,
     runs: o.runs,
     warmup: o.warmup,
     minCaseMs: o.minTime * 1000,

@@ -55,6 +55,10 @@ export function pullReporter(stream: NodeJS.WriteStream = process.stderr, quiet 
       bar?.stop();
       bar = undefined;
       stream.write(`esrvid: converting ${e.model} to ONNX (float32 and float16)\n`);
+    } else if (e.kind === 'quantize') {
+      stream.write(`esrvid: making the int8 model of ${e.model} (calibrating on real frames: seconds to a minute, once)\n`);
+    } else if (e.kind === 'quantized') {
+      stream.write(`esrvid: ${e.model} int8: ${e.entry.minPsnrDb.toFixed(1)} dB PSNR against float32 (worst frame), ${e.entry.offered ? 'offered' : 'not offered'}\n`);
     } else {
       stream.write(`esrvid: installed ${e.model} (${formatBytes(e.manifest.files.fp32.bytes)}, converted in ${e.manifest.convertMs < 1000 ? `${e.manifest.convertMs} ms` : `${(e.manifest.convertMs / 1000).toFixed(1)} s`})\n`);
     }
@@ -79,7 +83,9 @@ export async function pullModels(names: string[], force: boolean, quiet: boolean
   }
 }
 
-export async function modelPath(name: string, precision: 'fp32' | 'fp16', quiet: boolean): Promise<string> {
+export async function modelPath(name: string, precision: 'fp32' | 'fp16' | 'int8', quiet: boolean): Promise<string> {
+  // int8 is made from the verified float32 file on first use, and refused under its quality gate.
+  if (precision === 'int8') return (await (await import('../models/resolve.js')).resolveModel(name, { device: 'cpu', precision, onPull: pullReporter(process.stderr, quiet) })).path;
   const found = await findAnyModel(name);
   if (found.kind === 'imported') {
     if (!(await isImportedInstalled(found.model))) throw new ModelError(`imported model ${name} is incomplete`, reimportHint(found.model));

@@ -3,7 +3,7 @@
  * previewClip(). Written image paths go to stdout, one per line; a summary line goes to stderr.
  */
 import { numberIn } from './parse.js';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { CancelledError, UsageError } from '../errors.js';
 import { previewClip } from '../preview/clip.js';
 import { previewFrames, MAX_PREVIEW_FRAMES, type CompareMode } from '../preview/preview.js';
@@ -22,6 +22,7 @@ export interface PreviewCliOptions {
   models?: string[];
   scale?: number;
   device: 'cpu';
+  precision: 'fp32' | 'int8';
   tile?: number | 'auto';
   tilePad?: number;
   threads?: number;
@@ -61,6 +62,7 @@ export function registerPreview(program: Command, run: (input: string, o: Previe
     .option('--models <a,b,c>', 'several models on the same frame, one labelled panel each', parseModelList)
     .option('-s, --scale <n>', 'output scale (default: the model\'s); non-native scales are resized with Lanczos', numberIn('--scale', 0.1, 16))
     .option('--device <name>', 'execution device', device, 'cpu')
+    .addOption(new Option('--precision <p>', 'model precision (int8: compact models whose int8 output stays within 40 dB of fp32)').choices(['fp32', 'int8']).default('fp32'))
     .option('--tile <n|auto>', 'tile size in input pixels; 0 never tiles', (v: string) => (v === 'auto' ? 'auto' : numberIn('--tile', 0, 65536, true)(v)), 'auto')
     .option('--tile-pad <n>', 'context pixels around each tile', numberIn('--tile-pad', 0, 256, true), 16)
     .option('--threads <n>', 'inference threads (default: all cores)', numberIn('--threads', 1, 256, true))
@@ -117,7 +119,7 @@ export async function runPreview(input: string, raw: PreviewCliOptions, quiet: b
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const common = {
-    input, output: o.output, model: o.model, scale: o.scale, device: o.device, tile: o.tile, tilePad: o.tilePad, threads: o.threads,
+    input, output: o.output, model: o.model, scale: o.scale, device: o.device, precision: o.precision, tile: o.tile, tilePad: o.tilePad, threads: o.threads,
     overwrite: !!o.yes, ffmpegPath: o.ffmpeg, ffprobePath: o.ffprobe, signal: controller.signal, onPull: pullReporter(process.stderr, quiet),
   };
   try {

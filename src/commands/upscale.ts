@@ -18,7 +18,7 @@ export interface UpscaleCliOptions {
   batch?: number;
   device?: 'auto' | 'cpu' | 'cuda' | 'webgpu';
   gpu?: number;
-  precision?: 'fp32' | 'fp16';
+  precision?: 'fp32' | 'fp16' | 'int8';
   tile?: number | 'auto';
   tilePad?: number;
   segmentSeconds?: number;

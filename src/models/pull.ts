@@ -11,7 +11,7 @@ import { isImportedInstalled, loadLocalRegistry } from './local-registry.js';
 import { fetchTarballFiles } from './npm-tarball.js';
 import type { Precision } from './onnx/graph-builder.js';
 import { findModel, type RegistryModel } from './registry.js';
-import { manifestPath, modelsDir, onnxPath, readManifest, sha256, sha256File, writeFileAtomic, type ModelManifest } from './store.js';
+import { manifestPath, modelsDir, onnxPath, readManifest, sha256, sha256File, writeFileAtomic, type Int8Entry, type ModelManifest } from './store.js';
 
 /** Bumped whenever the converter's output changes, so stale conversions are redone. */
 export const CONVERTER_VERSION = 'esrvid-ncnn2onnx/1';
@@ -19,6 +19,8 @@ export const CONVERTER_VERSION = 'esrvid-ncnn2onnx/1';
 export type PullEvent =
   | { kind: 'download'; model: string; received: number; total: number }
   | { kind: 'convert'; model: string }
+  | { kind: 'quantize'; model: string }
+  | { kind: 'quantized'; model: string; entry: Int8Entry }
   | { kind: 'done'; model: string; manifest: ModelManifest };
 
 export interface PullOptions {

@@ -6,8 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { ModelError } from '../errors.js';
-import type { Precision } from './onnx/graph-builder.js';
+import { ModelError, UsageError } from '../errors.js';
+import { ensureInt8Model, refuseInt8OnGpu } from './int8-install.js';
+import type { ModelPrecision } from './store.js';
 import { isInstalled, pullModel, verifyModelFile, type PullEvent } from './pull.js';
 import { findAnyModel, isImportedInstalled, reimportHint } from './local-registry.js';
 import { loadRegistry } from './registry.js';
@@ -18,13 +19,15 @@ export interface ResolvedModel {
   architecture: string;
   path: string;
   scale: number;
-  precision: Precision;
+  precision: ModelPrecision;
   /** Why this model was chosen, when `auto` chose it. */
   reason?: string;
 }
 
-export async function resolveModel(spec: string, opts: { device: 'cpu' | 'cuda' | 'webgpu'; precision: Precision; onPull?: (e: PullEvent) => void }): Promise<ResolvedModel> {
+export async function resolveModel(spec: string, opts: { device: 'cpu' | 'cuda' | 'webgpu'; precision: ModelPrecision; onPull?: (e: PullEvent) => void }): Promise<ResolvedModel> {
+  if (opts.precision === 'int8') refuseInt8OnGpu(opts.device);
   if (spec.endsWith('.onnx') || spec.includes('/')) {
+    if (opts.precision === 'int8') throw new UsageError('--precision int8 needs a model name (esrvid models list), not an .onnx file', 'esrvid makes the int8 file itself from its float32 model');
     if (!existsSync(spec)) throw new ModelError(`model file ${spec} does not exist`, 'give a registry name (esrvid models list) or an existing .onnx file');
     return { name: spec, path: spec, architecture: 'unknown (assumed RRDB-sized for memory planning)', scale: await scaleOf(spec), precision: 'fp32' };
   }
@@ -41,12 +44,14 @@ export async function resolveModel(spec: string, opts: { device: 'cpu' | 'cuda' 
   if (found.kind === 'imported') {
     const m = found.model;
     if (!(await isImportedInstalled(m))) throw new ModelError(`imported model ${name} is incomplete (its files or manifest are missing)`, reimportHint(m));
-    const path = await verifyModelFile(name, opts.precision, undefined, reimportHint(m));
+    let path = await verifyModelFile(name, opts.precision === 'int8' ? 'fp32' : opts.precision, undefined, reimportHint(m));
+    if (opts.precision === 'int8') path = await ensureInt8Model(name, { architecture: m.architecture, onEvent: opts.onPull });
     return { name, path, architecture: m.architecture, scale: m.scale, precision: opts.precision };
   }
   const model = found.model;
   if (!(await isInstalled(model))) await pullModel(name, { onEvent: opts.onPull });
-  const path = await verifyModelFile(name, opts.precision);
+  let path = await verifyModelFile(name, opts.precision === 'int8' ? 'fp32' : opts.precision);
+  if (opts.precision === 'int8') path = await ensureInt8Model(name, { architecture: model.architecture, onEvent: opts.onPull });
   return { name, path, architecture: model.architecture, scale: model.scale, precision: opts.precision, reason };
 }
 

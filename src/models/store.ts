@@ -16,8 +16,11 @@ export function modelsDir(): string {
   return env ? resolve(env) : fileURLToPath(new URL('models/', PACKAGE_ROOT));
 }
 
-export function onnxPath(name: string, precision: Precision = 'fp32', dir = modelsDir()): string {
-  return join(dir, precision === 'fp16' ? `${name}.fp16.onnx` : `${name}.onnx`);
+/** The precisions a model can be run in: the two float files `models pull` writes, and int8 (made on first use). */
+export type ModelPrecision = Precision | 'int8';
+
+export function onnxPath(name: string, precision: ModelPrecision = 'fp32', dir = modelsDir()): string {
+  return join(dir, precision === 'fp32' ? `${name}.onnx` : `${name}.${precision}.onnx`);
 }
 
 export function manifestPath(name: string, dir = modelsDir()): string {
@@ -33,6 +36,27 @@ export interface ModelManifest {
   files: Record<Precision, { file: string; bytes: number; sha256: string }>;
   parameterCount: number;
   convertMs: number;
+  createdAt: string;
+  /** The int8 model, once made (on first use of --precision int8), with its measured quality. */
+  int8?: Int8Entry;
+}
+
+/** An int8 file and what its calibration measured (src/models/int8.ts). */
+export interface Int8Entry {
+  file: string;
+  bytes: number;
+  sha256: string;
+  quantizer: string;
+  /** sha256 of the float32 file it was quantized from: a re-pull makes it stale. */
+  fromSha256: string;
+  clip: 'mse' | 'minmax';
+  /** PSNR of its output against the float32 model's on each calibration frame, dB. */
+  psnrDb: Record<string, number>;
+  minPsnrDb: number;
+  medianPsnrDb: number;
+  /** minPsnrDb reaches the gate (INT8_MIN_PSNR_DB): --precision int8 is offered. */
+  offered: boolean;
+  calibrationMs: number;
   createdAt: string;
 }
 

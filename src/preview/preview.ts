@@ -48,6 +48,8 @@ export interface PreviewOptions {
   /** Output scale relative to the input (default: the (first) model's). */
   scale?: number;
   device?: 'cpu';
+  /** fp32 (default) or int8 (compact models that pass its quality gate). */
+  precision?: 'fp32' | 'int8';
   tile?: number | 'auto';
   tilePad?: number;
   memoryBudget?: number;
@@ -115,7 +117,7 @@ export async function previewFrames(o: PreviewOptions): Promise<PreviewResult> {
   checkOutputs(names, !!o.overwrite, o.input);
 
   const models: ResolvedModel[] = [];
-  for (const s of specs) models.push(await resolveModel(s, { device: 'cpu', precision: 'fp32', onPull: o.onPull }));
+  for (const s of specs) models.push(await resolveModel(s, { device: 'cpu', precision: o.precision ?? 'fp32', onPull: o.onPull }));
   const scale = o.scale ?? models[0]!.scale;
   const frameOut = targetSize(inW, inH, scale, 'yuv420p');
   const region = planRegion(inW, inH, o.crop);

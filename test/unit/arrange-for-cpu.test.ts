@@ -116,6 +116,15 @@ describe('PReLU arranged for the CPU', () => {
     expect(arrangeForCpu(model)).toMatchObject({ depthwise: 0, kept: 1 });
   });
 
+  it('leaves a quantized (QDQ) graph alone, PReLUs included', () => {
+    const model = graph((g, x) => {
+      const q = g.node('QuantizeLinear', [x, g.scalar('s', 1 / 255)]);
+      const h = g.prelu(conv3(g, g.node('DequantizeLinear', [q, g.scalar('s', 1 / 255)]), 3, C, 19), SLOPES.map((v) => Math.min(v, 1)));
+      return conv3(g, h, C, 3, 20);
+    });
+    expect(arrangeForCpu(model)).toEqual({ depthwise: 0, leaky: 0, negatedChannels: 0, kept: 0, scales: 0 });
+  });
+
   it('leaves a graph with nothing to rewrite alone', () => {
     const model = graph((g, x) => conv3(g, g.leakyRelu(conv3(g, x, 3, C, 14), 0.2), C, 3, 15));
     expect(arrangeForCpu(model)).toEqual({ depthwise: 0, leaky: 0, negatedChannels: 0, kept: 0, scales: 0 });

@@ -44,9 +44,15 @@ describe('esrvid bench options', () => {
     expect((await parse(['bench', '--write', 'x.md'])).o.write).toBe('x.md');
   });
 
+  it('int8 rows are on unless refused; --precision int8 is a choice', async () => {
+    expect((await parse(['bench'])).o.int8).toBe(true);
+    expect((await parse(['bench', '--no-int8'])).o.int8).toBe(false);
+    expect((await parse(['bench', '--precision', 'int8'])).o.precision).toBe('int8');
+  });
+
   it('rejects bad values with a usage error', async () => {
     await expect(parse(['bench', '--runs', '0'])).rejects.toThrow(/--runs must be a whole number from 1/);
-    await expect(parse(['bench', '--precision', 'int8'])).rejects.toThrow();
+    await expect(parse(['bench', '--precision', 'bf16'])).rejects.toThrow();
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bestBatches, caseRows, markdownTable, renderMarkdown, renderSummary } from '../../src/bench/report.js';
+import { bestBatches, caseRows, int8Rows, markdownTable, renderMarkdown, renderSummary } from '../../src/bench/report.js';
 import type { CaseResult, SuiteResult } from '../../src/bench/suite.js';
 
 function caseResult(batch: number, esrvidFps: number, torchFps?: number): CaseResult {
@@ -17,7 +17,7 @@ const suite: SuiteResult = {
   machine: { cpu: 'AMD EPYC', cpuId: 'AuthenticAMD family 26 model 2 (Zen 5)', logicalCpus: 2, memoryBytes: 24 * 2 ** 30, avx512: true, kernel: '6.1' },
   versions: { esrvid: '0.1.0', node: 'v20.20.2', onnxruntime: '1.29.0', torch: { torch: '1.13.0', numpy: '1.24.2', threads: 2, mkldnn: true } },
   options: {
-    device: 'cpu', precision: 'fp32', runs: 5, warmup: 1, minCaseMs: 8000, threads: 2, reference: 'pytorch', pauseMs: 300,
+    device: 'cpu', precision: 'fp32', int8: true, runs: 5, warmup: 1, minCaseMs: 8000, threads: 2, reference: 'pytorch', pauseMs: 300,
     levers: true, endToEnd: true, endToEndRuns: 3, endToEndModel: 'realesr-general-x4v3', clip: 'samples/chelsea.mp4', clipLoops: 5,
   },
   peak: { gflops: 540, measured: [{ gflops512: 540, gflops256: 270, gflopsOneThread: 272, threads: 2, compiler: 'cc 12' }] },
@@ -29,6 +29,10 @@ const suite: SuiteResult = {
   }],
   cases: [caseResult(1, 5, 4), caseResult(2, 6, 4.8)],
   levers: [{ lever: 'CPU graph arrangement', model: 'realesr-general-x4v3', width: 160, height: 90, batch: 1, onFps: 13.2, offFps: 11.0, speedup: 1.19, runs: 5, otherLoad: 0.05 }],
+  int8: [
+    { model: 'realesr-animevideov3-x4', width: 160, height: 90, fp32Fps: 17, int8Fps: 30.6, fp32BestFps: 18, int8BestFps: 32, ratio: 1.8, runs: 15, minPsnrDb: 41.86, medianPsnrDb: 42.72, offered: true, otherLoad: 0.1 },
+    { model: 'realesr-general-x4v3', width: 160, height: 90, fp32Fps: 9, int8Fps: 16.2, fp32BestFps: 9.5, int8BestFps: 17, ratio: 1.8, runs: 15, minPsnrDb: 37.9, medianPsnrDb: 39.6, offered: false },
+  ],
   endToEnd: {
     clip: 'samples/chelsea.mp4', clipLoops: 5, model: 'realesr-general-x4v3',
     runs: [{ frames: 240, elapsedMs: 8000, wallMs: 8400, peakRssBytes: 400 * 2 ** 20, stageMs: { decode: 20, infer: 7000, encode: 400 }, inputSize: [160, 90], outputSize: [640, 360], firstFrameMs: 450, lastFrameMs: 7900 }],
@@ -84,6 +88,17 @@ describe('bench report', () => {
     expect(md.trimEnd().endsWith('| # | attempt |')).toBe(true);
     expect(md.indexOf('## Attempts')).toBeGreaterThan(md.indexOf('## Method'));
     expect(renderMarkdown(suite)).not.toContain('## Attempts');
+  });
+
+  it('int8 rows: fps side by side, paired ratio, PSNR and whether the model is offered', () => {
+    expect(int8Rows(suite.int8)).toEqual([
+      ['realesr-animevideov3-x4', '160x90', '17.00', '30.60', '1.80x', '18.00', '32.00', '41.9 / 42.7 dB', 'yes', '0.1'],
+      ['realesr-general-x4v3', '160x90', '9.00', '16.20', '1.80x', '9.50', '17.00', '37.9 / 39.6 dB', 'no (< 40 dB)', '-'],
+    ]);
+    expect(renderMarkdown(suite)).toContain('## int8 against float32 (esrvid only)');
+    expect(renderMarkdown(suite)).toContain('| realesr-animevideov3-x4 | 160x90 | 17.00 | 30.60 | 1.80x | 18.00 | 32.00 | 41.9 / 42.7 dB | yes | 0.1 |');
+    expect(renderSummary(suite)).toContain('int8 against float32 (esrvid, batch 1)');
+    expect(renderMarkdown({ ...suite, int8: [] })).not.toContain('## int8');
   });
 
   it('markdown tables align numeric columns right', () => {

@@ -59,6 +59,9 @@ export function arrangeForCpu(bytes: Uint8Array): CpuArrangement {
   const model = onnx.ModelProto.decode(bytes);
   const graph = model.graph;
   if (!graph?.node) return none;
+  // Quantized graphs (--precision int8) are left as measured: ONNX Runtime fuses their QDQ
+  // pattern, and the rewrite would put float ops where it expects Quantize/Dequantize pairs.
+  if (graph.node.some((n) => /^(QuantizeLinear|DequantizeLinear|QLinear)/.test(n.opType ?? ''))) return none;
 
   const inits = new Map<string, ITensor>();
   for (const t of graph.initializer ?? []) inits.set(t.name ?? '', t);
