@@ -152,6 +152,8 @@ export function registerScaleOut(program: Command): void {
           throw new CancelledError('worker stopped');
         }
         log('no work for --idle-exit seconds: stopping');
+        // Nothing else runs; Redis connections still reconnecting must not keep the process alive.
+        process.exit(0);
       } finally {
         release();
       }

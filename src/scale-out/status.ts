@@ -57,8 +57,11 @@ export class JobQueues {
     this.segments.on('error', () => {});
     this.joins.on('error', () => {});
   }
-  async close(): Promise<void> {
-    await Promise.all([this.segments.close(), this.joins.close()]);
+  /** Bounded: with Redis gone, closing would wait for it (the caller is exiting anyway). */
+  async close(withinMs = 3000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([this.segments.close(), this.joins.close()]), new Promise((r) => (timer = setTimeout(r, withinMs)))]);
+    clearTimeout(timer);
   }
 }
 

@@ -175,6 +175,15 @@ export async function runWorker(o: WorkerOptions): Promise<'stopped' | 'idle'> {
   clearTimeout(idleTimer);
   stopping = true;
   for (const c of inflight) c.abort();
-  await Promise.all([segments.close(), joins.close()]);
+  // close() waits for BullMQ to hand back what it holds, which needs Redis: with Redis gone, the
+  // worker still stops (what it held is retried once its lock expires).
+  const closed = Promise.all([segments.close(), joins.close()]);
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = await Promise.race([closed.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 10_000)))]);
+  clearTimeout(timer);
+  if (gaveUp) {
+    o.log('Redis did not answer while stopping: stopped without it');
+    await Promise.race([Promise.all([segments.close(true), joins.close(true)]), new Promise((r) => setTimeout(r, 1000))]);
+  }
   return why;
 }
