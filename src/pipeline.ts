@@ -170,22 +170,35 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     throw new UsageError(`--frames ${o.frames[0]}:${o.frames[1] ?? ''} is empty`, 'use a:b with a < b (b excluded)');
   }
 
-  const tools = await findFfmpeg({ ffmpeg: o.ffmpegPath, ffprobe: o.ffprobePath });
-  const info = await probe(tools.ffprobe, o.input);
-  if (!o.segment) checkOutputPath(o.input, o.output, !!o.overwrite);
-  const range = o.segment ? segmentRange(o.segment, info) : await planRange(o, info, tools.ffprobe);
   if (o.resume && o.restart) throw new UsageError('give --resume or --restart, not both');
-  if (o.gpu !== undefined) await checkGpuIndex(o.device ?? 'auto', o.gpu);
-
-  // The device comes first: the default model and precision depend on it.
   // int8 (QDQ) models are for the CPU: with --device auto it picks the CPU; a GPU device is refused.
   const int8 = o.precision === 'int8';
   if (int8 && o.device !== undefined && o.device !== 'auto') refuseInt8OnGpu(o.device);
-  const upscaler = await Upscaler.open({
+  if (o.gpu !== undefined) await checkGpuIndex(o.device ?? 'auto', o.gpu);
+
+  // The device comes first (the default model and precision depend on it). Choosing it does not
+  // depend on the input, so it runs while FFmpeg is found and probes the input; an input error
+  // is still the one reported, and the half-opened device is closed.
+  const opening = Upscaler.open({
     device: int8 ? 'cpu' : o.device ?? 'auto', gpu: o.gpu, threads: o.threads, precision: o.precision === 'int8' ? 'fp32' : o.precision, workerUrl: o.inferenceWorker,
   });
+  // Handled here so a device failure is not an unhandled rejection while the input is probed;
+  // `await opening` below still throws it.
+  opening.catch(() => undefined);
+  let ctx: JobContext;
   try {
-    return await runJob(o, { started, emit, container, tools, info, range }, upscaler);
+    const tools = await findFfmpeg({ ffmpeg: o.ffmpegPath, ffprobe: o.ffprobePath });
+    const info = await probe(tools.ffprobe, o.input);
+    if (!o.segment) checkOutputPath(o.input, o.output, !!o.overwrite);
+    const range = o.segment ? segmentRange(o.segment, info) : await planRange(o, info, tools.ffprobe);
+    ctx = { started, emit, container, tools, info, range };
+  } catch (err) {
+    await opening.then((u) => u.close(), () => undefined);
+    throw err;
+  }
+  const upscaler = await opening;
+  try {
+    return await runJob(o, ctx, upscaler);
   } finally {
     await upscaler.close();
   }
@@ -230,6 +243,10 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   const v = info.video;
   const device = upscaler.device;
   const model = await resolveModel(o.model ?? 'auto', { device, precision: o.precision ?? defaultPrecision(device), onPull: o.onPull });
+  // The session is created in the worker thread while the job is planned here and FFmpeg starts;
+  // awaited before the first batch. A planning error leaves it to upscaler.close().
+  const loading = upscaler.load(model.path, model.scale);
+  loading.catch(() => undefined);
   const scale = o.scale ?? model.scale;
   const codec = o.codec ?? defaultCodec(container);
   const pixFmt = o.pixFmt ?? (v.bitDepth > 8 ? 'yuv420p10le' : 'yuv420p');
@@ -388,7 +405,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   };
 
   try {
-    await upscaler.load(model.path, model.scale);
+    await loading;
     // Allocated once. After running out of memory the plan only shrinks (fewer frames, smaller
     // tiles), so these slots still hold any batch of any later plan: a retry allocates nothing.
     for (let i = 0; i < slotsCount; i++) {

@@ -40,6 +40,13 @@ describe('--device cuda that cannot run: one line, what is missing and how to in
     expect(leftovers()).toEqual([]);
   });
 
+  it('a missing input is reported before the device, which is chosen while the input is probed', async () => {
+    const r = await runCli([join(dir, 'missing.mp4'), join(dir, `out-${n++}.mp4`), '--device', 'cuda'], { env: host.env });
+    expect(r.code).toBe(ExitCode.input);
+    expect(r.stderr.trim().split('\n')).toEqual([`esrvid: input ${join(dir, 'missing.mp4')} does not exist; check the path`]);
+    expect(leftovers()).toEqual([]);
+  });
+
   it('the CUDA runtime libraries the provider links', async () => {
     host.installProvider();
     host.addLibraries([CUDA13_LIBS[3]!]);
