@@ -147,6 +147,19 @@ describe('--precision int8', () => {
     expect(await packetTimes(out)).toHaveLength(48);
   });
 
+  it('models path and preview take --precision int8 too', async () => {
+    const path = await runCli(['models', 'path', ANIME, '--precision', 'int8'], { env });
+    expect(path.code).toBe(0);
+    expect(path.stdout).toBe(`${join(MODELS, `${ANIME}.int8.onnx`)}\n`);
+    const png = join(dir, 'preview-int8.png');
+    const preview = await runCli(['-q', 'preview', join(ROOT, 'samples', 'chelsea.mp4'), '--at', 'f10', '--model', ANIME, '--precision', 'int8', '-o', png], { env });
+    expect(preview.stderr).toBe('');
+    expect(preview.code).toBe(0);
+    expect(preview.stdout).toBe(`${png}\n`);
+    const image = await readRgb(png);
+    expect([image.width, image.height]).toEqual([640, 360]);
+  });
+
   it('on a GPU device it is refused in one line (exit 2)', async () => {
     const r = await runCli([join(ROOT, 'samples', 'chelsea.mp4'), join(dir, 'x.mp4'), '--model', ANIME, '--precision', 'int8', '--device', 'cuda'], { env });
     expect(r.code).toBe(2);
