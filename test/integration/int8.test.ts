@@ -86,6 +86,9 @@ describe('the quantizer on a tiny network', () => {
     const ops = await optimizedOps(r.bytes);
     expect(ops.filter((o) => o === 'QLinearConv')).toHaveLength(2);
     expect(ops).not.toContain('Conv');
+    // PReLU runs branch-free (Max + Min + Mul + Add) between the int8 convolutions.
+    expect(ops).not.toContain('PRelu');
+    expect(ops.filter((o) => o === 'Max')).toHaveLength(1);
     // The network input is fed to the first QLinearConv as the frame's own bytes: no Cast/Mul/Quantize before it.
     expect(ops.filter((o) => o === 'QuantizeLinear')).toHaveLength(1);
     expect(Object.keys(r.quality.psnrDb)).toHaveLength(6);
