@@ -193,8 +193,6 @@ export function withOutputs(modelBytes: Uint8Array, tensors: readonly string[]):
 export interface QuantizeOptions {
   /** Activation ranges by tensor name (from calibration). */
   ranges: ReadonlyMap<string, TensorRange>;
-  /** Exact parameters for some tensors (the network input is k/255 exactly: scale 1/255, zero 0). */
-  fixed?: ReadonlyMap<string, QuantParams>;
   /** Conv nodes left in float32 (sensitive layers). */
   floatConvs?: ReadonlySet<string>;
   /**
@@ -225,7 +223,7 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
   const floatConvs = o.floatConvs ?? new Set<string>();
   const params = new Map<string, QuantParams>();
   const paramsOf = (tensor: string): QuantParams => {
-    let p = params.get(tensor) ?? o.fixed?.get(tensor);
+    let p = params.get(tensor);
     if (!p) {
       const r = o.ranges.get(tensor);
       if (!r) throw new Error(`no calibrated range for tensor ${tensor}`);
