@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Where an ONNX model's time goes, by operator, from ONNX Runtime's own profiler (enableProfiling):
 // how BENCHMARKS.md's "int8" breakdown was measured (onnxruntime-node directly, 2 threads).
-//   node scripts/int8-profile.mjs models/realesr-animevideov3-x4.onnx models/realesr-animevideov3-x4.int8.onnx [--size 160x90] [--runs 10]
+//   node scripts/int8-profile.mjs models/realesr-animevideov3-x4.onnx models/realesr-animevideov3-x4.int8.onnx [--size 160x90 | --png frame.png] [--runs 10]
+// Use a real frame (--png samples/calibration/chelsea-mp4-frame24.png): PRelu's cost depends on the content.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +13,12 @@ const opt = (name, dflt) => {
   const i = args.indexOf(name);
   return i < 0 ? dflt : args.splice(i, 2)[1];
 };
-const [w, h] = opt('--size', '160x90').split('x').map(Number);
+const png = opt('--png', undefined);
 const runs = Number(opt('--runs', '10'));
+const picture = png ? (await import('../dist/models/calibration-frames.js')).decodeRgbPng(readFileSync(png), png) : undefined;
+const [w, h] = picture ? [picture.width, picture.height] : opt('--size', '160x90').split('x').map(Number);
 const dir = mkdtempSync(join(tmpdir(), 'esrvid-profile-'));
-const frame = new ort.Tensor('uint8', Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 7919 + (i >> 5)) & 255), [1, h, w, 3]);
+const frame = new ort.Tensor('uint8', picture?.data ?? Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 7919 + (i >> 5)) & 255), [1, h, w, 3]);
 try {
   for (const file of args) {
     const prefix = join(dir, String(Math.random()).slice(2));

@@ -191,8 +191,18 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
     const modelNames = [...new Set(cases.map((c) => c.model))];
     // Every model is resolved (and pulled) first, so a mistyped name fails before any measuring.
     const resolved = [];
+    const { ModelError } = await import('../errors.js');
     for (const name of modelNames) {
-      const model = await resolveModel(name, { device: o.device, precision: o.precision, onPull: pullReporter(process.stderr) });
+      let model;
+      try {
+        model = await resolveModel(name, { device: o.device, precision: o.precision, onPull: pullReporter(process.stderr) });
+      } catch (err) {
+        // With --precision int8, a model without an int8 file (RRDBNet, or under the quality gate) is skipped, not fatal.
+        if (o.precision !== 'int8' || !(err instanceof ModelError)) throw err;
+        notes.push(`${name}: skipped: ${err.oneLine()}`);
+        o.log(`${name}: skipped: ${err.oneLine()}`);
+        continue;
+      }
       // FLOPs and the reference's weights always come from the float32 graph.
       const fp32 = model.precision === 'fp32' ? model.path : (await resolveModel(name, { device: o.device, precision: 'fp32' })).path;
       resolved.push({ model, fp32 });

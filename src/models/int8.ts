@@ -16,7 +16,7 @@ const { onnx } = onnxProto;
 export const INT8_MIN_PSNR_DB = 40;
 
 /** Bumped whenever calibration or quantization changes, so old int8 files are made again. */
-export const QUANTIZER_VERSION = 'esrvid-qdq-int8/2';
+export const QUANTIZER_VERSION = 'esrvid-qdq-int8/3';
 
 export interface Int8Quality {
   /** PSNR of the int8 output against the float32 output, per frame, in dB. */
@@ -216,6 +216,8 @@ export interface MakeInt8Options extends CalibrateOptions {
   clips?: ClipRule[];
   activationType?: 'uint8' | 'int8';
   weightClip?: 'max' | 'mse';
+  /** Keep ONNX Runtime's PRelu (measured, slower on real frames) instead of the branch-free form. */
+  keepPrelu?: boolean;
 }
 
 /**
@@ -233,7 +235,7 @@ export async function makeInt8(fp32: Uint8Array, o: MakeInt8Options = {}): Promi
   if (o.biasCorrection ?? true) float = correctBiases(float, calibration.channelMeans, o);
   let best: Omit<Int8Result, 'calibrationMs'> | undefined;
   for (const [clip, ranges] of calibration.ranges) {
-    const bytes = quantizeModel(float, { ranges, exactSources: exactSources(float), floatConvs: o.floatConvs, activationType: o.activationType, extraTensors: o.extraTensors, weightClip: o.weightClip });
+    const bytes = quantizeModel(float, { ranges, exactSources: exactSources(float), floatConvs: o.floatConvs, activationType: o.activationType, extraTensors: o.extraTensors, weightClip: o.weightClip, keepPrelu: o.keepPrelu });
     const quality = await measureQuality(measured.outputs, bytes, frames, o.threads);
     if (!best || quality.minDb > best.quality.minDb) best = { bytes, quality, clip };
   }

@@ -27,7 +27,13 @@ describe('esrvid bench', () => {
     expect(result.levers.map((l: { lever: string; runs: number; width: number }) => [l.lever, l.runs, l.width]))
       .toEqual([['CPU graph arrangement', 2, 24], ['no thread spinning', 2, 24]]);
     for (const l of result.levers) expect(l.onFps).toBeGreaterThan(0);
+    // The compact model's int8 rows: its int8 file against its float32 one, at each size, batch 1.
+    expect(result.int8.map((c: { model: string; width: number; height: number; runs: number; offered: boolean }) => [c.model, `${c.width}x${c.height}`, c.runs, c.offered]))
+      .toEqual([['realesr-animevideov3-x4', '24x16', 2, true]]);
+    expect(result.int8[0].minPsnrDb).toBeGreaterThanOrEqual(40);
+    expect(result.int8[0].int8Fps).toBeGreaterThan(0);
     const text = readFileSync(md, 'utf8');
+    expect(text).toContain('## int8 against float32 (esrvid only)');
     expect(text).toContain('| realesr-animevideov3-x4 | 24x16 | 2 |');
     expect(text).toContain('| PyTorch (reference) | not run |');
   });

@@ -86,6 +86,9 @@ describe('the quantizer on a tiny network', () => {
     const ops = await optimizedOps(r.bytes);
     expect(ops.filter((o) => o === 'QLinearConv')).toHaveLength(2);
     expect(ops).not.toContain('Conv');
+    // PReLU runs branch-free (Max + Min + Mul + Add) between the int8 convolutions.
+    expect(ops).not.toContain('PRelu');
+    expect(ops.filter((o) => o === 'Max')).toHaveLength(1);
     // The network input is fed to the first QLinearConv as the frame's own bytes: no Cast/Mul/Quantize before it.
     expect(ops.filter((o) => o === 'QuantizeLinear')).toHaveLength(1);
     expect(Object.keys(r.quality.psnrDb)).toHaveLength(6);
@@ -145,6 +148,19 @@ describe('--precision int8', () => {
     const v = (await ffprobeJson(out, ['-show_streams'])).streams.find((s: { codec_type: string }) => s.codec_type === 'video');
     expect([v.width, v.height]).toEqual([640, 360]);
     expect(await packetTimes(out)).toHaveLength(48);
+  });
+
+  it('models path and preview take --precision int8 too', async () => {
+    const path = await runCli(['models', 'path', ANIME, '--precision', 'int8'], { env });
+    expect(path.code).toBe(0);
+    expect(path.stdout).toBe(`${join(MODELS, `${ANIME}.int8.onnx`)}\n`);
+    const png = join(dir, 'preview-int8.png');
+    const preview = await runCli(['-q', 'preview', join(ROOT, 'samples', 'chelsea.mp4'), '--at', 'f10', '--model', ANIME, '--precision', 'int8', '-o', png], { env });
+    expect(preview.stderr).toBe('');
+    expect(preview.code).toBe(0);
+    expect(preview.stdout).toBe(`${png}\n`);
+    const image = await readRgb(png);
+    expect([image.width, image.height]).toEqual([640, 360]);
   });
 
   it('on a GPU device it is refused in one line (exit 2)', async () => {

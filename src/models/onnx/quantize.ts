@@ -193,8 +193,6 @@ export function withOutputs(modelBytes: Uint8Array, tensors: readonly string[]):
 export interface QuantizeOptions {
   /** Activation ranges by tensor name (from calibration). */
   ranges: ReadonlyMap<string, TensorRange>;
-  /** Exact parameters for some tensors (the network input is k/255 exactly: scale 1/255, zero 0). */
-  fixed?: ReadonlyMap<string, QuantParams>;
   /** Conv nodes left in float32 (sensitive layers). */
   floatConvs?: ReadonlySet<string>;
   /**
@@ -209,6 +207,8 @@ export interface QuantizeOptions {
   weightClip?: 'max' | 'mse';
   /** More activation tensors to pass through Q -> DQ (so ORT can fuse the ops around them). */
   extraTensors?: readonly string[];
+  /** Keep ONNX Runtime's PRelu instead of the branch-free form (see branchFreePrelu). */
+  keepPrelu?: boolean;
 }
 
 /**
@@ -223,7 +223,7 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
   const floatConvs = o.floatConvs ?? new Set<string>();
   const params = new Map<string, QuantParams>();
   const paramsOf = (tensor: string): QuantParams => {
-    let p = params.get(tensor) ?? o.fixed?.get(tensor);
+    let p = params.get(tensor);
     if (!p) {
       const r = o.ranges.get(tensor);
       if (!r) throw new Error(`no calibrated range for tensor ${tensor}`);
@@ -310,11 +310,35 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
     nodes.push(node);
     for (const out of node.output ?? []) if (qdq.has(out)) emitPair(out);
   }
-  graph.node = withoutDeadNodes(nodes, new Set(graph.output.map((v) => v.name!)));
+  graph.node = withoutDeadNodes(o.keepPrelu ? nodes : branchFreePrelu(nodes, newInits), new Set(graph.output.map((v) => v.name!)));
   const read = new Set(graph.node.flatMap((n) => n.input ?? []));
   graph.initializer = [...graph.initializer.filter((t) => !dropped.has(t.name!)), ...newInits].filter((t) => read.has(t.name!));
   // DequantizeLinear with int32 input and per-axis scales needs opset 13 or later; esrvid writes 17.
   return onnx.ModelProto.encode(model).finish();
+}
+
+/**
+ * PRelu(x, a) as Max(x, 0) + a * Min(x, 0): the same numbers (x + a*0 for x > 0, 0 + a*x below), but
+ * four vectorized passes instead of ONNX Runtime's PRelu, whose per-element select with a slope
+ * broadcast along the innermost (NHWC) axis is slow and data-dependent: on real frames, where
+ * signs mix, it took 70% of the int8 run (BENCHMARKS.md, "int8").
+ */
+function branchFreePrelu(nodes: INodeProto[], inits: ITensorProto[]): INodeProto[] {
+  if (!nodes.some((n) => n.opType === 'PRelu')) return nodes;
+  const zero = 'prelu_zero';
+  inits.push(rawTensor(zero, [], DT.FLOAT, new Float32Array([0])));
+  return nodes.flatMap((n, i) => {
+    if (n.opType !== 'PRelu') return [n];
+    const [x, slope] = n.input as [string, string];
+    const name = n.name ?? `prelu_${i}`;
+    const [pos, neg, scaled] = [`${name}_pos`, `${name}_neg`, `${name}_scaled`];
+    return [
+      { opType: 'Max', name: `${name}_max`, input: [x, zero], output: [pos] },
+      { opType: 'Min', name: `${name}_min`, input: [x, zero], output: [neg] },
+      { opType: 'Mul', name: `${name}_mul`, input: [neg, slope], output: [scaled] },
+      { opType: 'Add', name: `${name}_add`, input: [pos, scaled], output: n.output },
+    ];
+  });
 }
 
 /** Drops nodes none of whose outputs is read (e.g. the Cast and Mul an exact source replaced). */
