@@ -1,3 +1,38 @@
+import { readCalibrationFrames, type Frame } from '../models/calibration-frames.js';
+
+let real: Frame[] | undefined;
+
+/**
+ * Real frames for timing, the same bytes for every runtime: the frames esrvid ships for int8
+ * calibration (samples/calibration: three frames of samples/chelsea.mp4, three photographs),
+ * frame b of a batch from the b-th of them, mirrored into tiles to reach the size asked. Content
+ * matters: ONNX Runtime's PRelu kernel is several times slower on real frames, whose activations
+ * change sign unpredictably, than on smooth gradients.
+ */
+export function realFrames(batch: number, width: number, height: number): Uint8Array {
+  // The video's own frames first: batch 1 times a frame of the sample clip.
+  real ??= readCalibrationFrames().sort((a, b) => Number(b.name.includes('-mp4-')) - Number(a.name.includes('-mp4-')));
+  const out = new Uint8Array(batch * width * height * 3);
+  for (let b = 0; b < batch; b++) {
+    const src = real[b % real.length]!;
+    const mirror = (i: number, n: number) => {
+      const m = i % (2 * n);
+      return m < n ? m : 2 * n - 1 - m;
+    };
+    for (let y = 0; y < height; y++) {
+      const sy = mirror(y, src.height);
+      for (let x = 0; x < width; x++) {
+        const s = (sy * src.width + mirror(x, src.width)) * 3;
+        const d = ((b * height + y) * width + x) * 3;
+        out[d] = src.data[s]!;
+        out[d + 1] = src.data[s + 1]!;
+        out[d + 2] = src.data[s + 2]!;
+      }
+    }
+  }
+  return out;
+}
+
 /**
  * Deterministic test frames for timing: smooth gradients with a little texture, like video,
  * rather than uniform noise. Both runtimes get the very same bytes, so neither meets content

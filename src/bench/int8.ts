@@ -6,7 +6,7 @@
  */
 import { framesPerSecond, median, pairedRatio } from './stats.js';
 import { otherLoad, snapshot } from './contention.js';
-import { syntheticFrames } from './frames.js';
+import { realFrames } from './frames.js';
 import { OrtStage } from './ort-stage.js';
 
 export interface Int8CaseResult {
@@ -48,7 +48,7 @@ export async function measureInt8(
   const results: Int8CaseResult[] = [];
   try {
     for (const [width, height] of sizes) {
-      const frames = syntheticFrames(1, width, height);
+      const frames = realFrames(1, width, height);
       const a: number[] = [];
       const b: number[] = [];
       const timed = async (s: OrtStage) => {

@@ -6,7 +6,7 @@
  */
 import type { SessionConfig } from '../infer/worker-protocol.js';
 import { otherLoad, snapshot } from './contention.js';
-import { syntheticFrames } from './frames.js';
+import { realFrames } from './frames.js';
 import { OrtStage } from './ort-stage.js';
 import { framesPerSecond, median, pairedRatio } from './stats.js';
 
@@ -51,7 +51,7 @@ export async function measureLever(
   c: { width: number; height: number; batch: number },
   o: { threads: number; runs: number; warmup: number; pauseMs: number },
 ): Promise<LeverResult> {
-  const frames = syntheticFrames(c.batch, c.width, c.height);
+  const frames = realFrames(c.batch, c.width, c.height);
   const on = await OrtStage.open(model.path, model.scale, o.threads);
   let off: OrtStage | undefined;
   try {

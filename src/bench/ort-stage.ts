@@ -6,7 +6,7 @@
  */
 import { Upscaler, type BatchSlot } from '../infer/upscaler.js';
 import type { SessionConfig } from '../infer/worker-protocol.js';
-import { syntheticFrames } from './frames.js';
+import { realFrames } from './frames.js';
 
 export class OrtStage {
   private slot: BatchSlot | undefined;
@@ -28,7 +28,7 @@ export class OrtStage {
     const shape = `${batch}x${width}x${height}`;
     if (!this.slot || this.shape !== shape) {
       this.slot = this.upscaler.allocateSlot(batch, width, height);
-      new Uint8Array(this.slot.input).set(frames ?? syntheticFrames(batch, width, height));
+      new Uint8Array(this.slot.input).set(frames ?? realFrames(batch, width, height));
       this.shape = shape;
     }
     const r = await this.upscaler.run(this.slot, batch, width, height);

@@ -169,7 +169,9 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
     + '(exported by src/bench/torch-weights.ts), in eval mode under `torch.inference_mode()`, channels_last, with the same threads; the time covers the same work '
     + '(uint8 NHWC to float, the network, back to uint8). Before timing, both runtimes upscale one frame and their float outputs are compared '
     + `(must agree within ${PARITY_TOLERANCE}), so the two measure the same network.`);
-  push('- **Frames** are synthetic (gradients with texture), the same bytes for both runtimes; convolution speed does not depend on content.');
+  push('- **Frames** are real: the frames esrvid ships for int8 calibration (samples/calibration: three frames of samples/chelsea.mp4, three photographs), '
+    + 'mirrored into tiles up to the case\'s size, the same bytes for both runtimes. Convolutions do not care, but ONNX Runtime\'s PRelu kernel does: '
+    + 'on real frames, whose activations change sign unpredictably, it is several times slower than on smooth synthetic gradients.');
   push('- **FMA peak** is measured in the same run by a small C kernel (src/bench/fma-peak.ts, built with the system C compiler and `-march=native`): '
     + '16 independent FMA chains per thread at 512- and 256-bit vectors, best of several tries, at the start and (for a suite longer than a minute) again at the end.');
   push(`- **Noise.** A large gap between median and best means other work was running${loadText(r)}. The suite took ${(r.durationMs / 60000).toFixed(1)} minutes.`);

@@ -13,7 +13,7 @@ import { measureInt8, type Int8CaseResult } from './int8.js';
 import { loopClip, runEndToEnd, type EndToEndRun } from './end-to-end.js';
 import { measureFmaPeak, type FmaPeak } from './fma-peak.js';
 import { countFlops, type FlopCount } from './flops.js';
-import { syntheticFrames } from './frames.js';
+import { realFrames, syntheticFrames } from './frames.js';
 import { describeMachine, type MachineInfo } from './machine.js';
 import { decodeModel, type OnnxGraph } from './onnx-graph.js';
 import { LEVERS, measureLever, type LeverResult } from './levers.js';
@@ -351,7 +351,7 @@ async function loadReference(torch: TorchReference, key: string, graph: OnnxGrap
 }
 
 async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference | undefined, flops: FlopCount, tmp: string, o: BenchOptions): Promise<CaseResult> {
-  const frames = syntheticFrames(c.batch, c.width, c.height);
+  const frames = realFrames(c.batch, c.width, c.height);
   const input = join(tmp, `frames-${c.batch}x${c.width}x${c.height}.u8`);
   if (torch) await writeFile(input, frames);
   const esrvidMs: number[] = [];
@@ -459,7 +459,7 @@ async function measureEndToEnd(o: BenchOptions, notes: string[], tmp: string): P
       stage ??= await OrtStage.open(model.path, model.scale, o.threads);
       await sleep(o.pauseMs);
       // The same frame size at batch 1 (the CLI's default), 16 frames per pair after one warm-up.
-      const frames = syntheticFrames(1, w, h);
+      const frames = realFrames(1, w, h);
       if (i === 0) await stage.time(1, w, h, frames);
       const blockStart = snapshot();
       const block: number[] = [];

@@ -62,3 +62,24 @@ describe('end-to-end event parsing', () => {
     expect(() => readDoneEvent([])).toThrow(/without a done event/);
   });
 });
+
+describe('benchmark frames', () => {
+  it('real frames: the sample clip\'s frames first, mirrored into tiles to reach the size', async () => {
+    const { realFrames } = await import('../../src/bench/frames.js');
+    const { decodeRgbPng } = await import('../../src/models/calibration-frames.js');
+    const { readFileSync } = await import('node:fs');
+    const first = decodeRgbPng(readFileSync('samples/calibration/chelsea-mp4-frame0.png'));
+    expect([first.width, first.height]).toEqual([160, 90]);
+    const f = realFrames(2, 200, 100);
+    expect(f.length).toBe(2 * 200 * 100 * 3);
+    const px = (b: number, x: number, y: number) => [...f.subarray(((b * 100 + y) * 200 + x) * 3, ((b * 100 + y) * 200 + x) * 3 + 3)];
+    const src = (x: number, y: number) => [...first.data.subarray((y * 160 + x) * 3, (y * 160 + x) * 3 + 3)];
+    expect(px(0, 0, 0)).toEqual(src(0, 0));
+    expect(px(0, 159, 89)).toEqual(src(159, 89));
+    // Mirrored past the edge: x = 160 repeats x = 159, y = 91 repeats y = 88.
+    expect(px(0, 160, 5)).toEqual(src(159, 5));
+    expect(px(0, 7, 91)).toEqual(src(7, 88));
+    // The second frame of a batch comes from another source frame.
+    expect(Buffer.compare(Buffer.from(f.subarray(0, 60000)), Buffer.from(f.subarray(60000, 120000)))).not.toBe(0);
+  });
+});
