@@ -25,7 +25,10 @@ export interface EndToEndRun {
   outputSize: [number, number];
   /** Pipeline clock when the first frame was out (probe, model load, first inference). */
   firstFrameMs?: number;
-  /** Pipeline clock when the last frame was out; elapsedMs - this = finishing the file. */
+  /**
+   * Pipeline clock of the first progress event with the final frame count (progress is
+   * throttled, so this may be the last event, after the join).
+   */
   lastFrameMs?: number;
 }
 

@@ -155,7 +155,6 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
       ['pipeline elapsed (median)', `${(median(e.runs.map((x) => x.elapsedMs)) / 1000).toFixed(1)} s`],
       ['stage time: decode wait / infer / encode (median, ms)', `${f0(med('decode'))} / ${f0(med('infer'))} / ${f0(med('encode'))}`],
       ['start-up: job start to the first upscaled frame (median, ms; includes that frame\'s inference)', f0(medianOf(e.runs.map((x) => x.firstFrameMs)))],
-      ['finish: last frame to the finished file (median, ms)', f0(medianOf(e.runs.map((x) => (x.lastFrameMs === undefined ? undefined : x.elapsedMs - x.lastFrameMs))))],
       ['peak RSS of the esrvid process', formatBytes(e.peakRssBytes)],
     ], ['l', 'r']));
   }

@@ -52,6 +52,8 @@ export interface CpuArrangement {
   kept: number;
   /** Scalar Muls turned into depthwise convolutions. */
   scales: number;
+  /** A quantized (QDQ) graph, left as it is. */
+  quantized?: boolean;
 }
 
 export function arrangeForCpu(bytes: Uint8Array): CpuArrangement {
@@ -61,7 +63,7 @@ export function arrangeForCpu(bytes: Uint8Array): CpuArrangement {
   if (!graph?.node) return none;
   // Quantized graphs (--precision int8) are left as measured: ONNX Runtime fuses their QDQ
   // pattern, and the rewrite would put float ops where it expects Quantize/Dequantize pairs.
-  if (graph.node.some((n) => /^(QuantizeLinear|DequantizeLinear|QLinear)/.test(n.opType ?? ''))) return none;
+  if (graph.node.some((n) => /^(QuantizeLinear|DequantizeLinear|QLinear)/.test(n.opType ?? ''))) return { ...none, quantized: true };
 
   const inits = new Map<string, ITensor>();
   for (const t of graph.initializer ?? []) inits.set(t.name ?? '', t);
