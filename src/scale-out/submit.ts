@@ -20,7 +20,8 @@ import { checkRedis, connectionOptions } from './redis.js';
 import { JobQueues, jobStatus, type JobStatus } from './status.js';
 import { jobFolderFor, SharedDirectory } from './storage.js';
 
-export interface SubmitOptions {
+/** The job's settings as given: model and precision may still be defaults the device decides. */
+export interface SubmitOptions extends Omit<JobSettings, 'model' | 'precision'> {
   input: string;
   output: string;
   redis: string;
@@ -28,15 +29,7 @@ export interface SubmitOptions {
   model: string;
   /** The workers' device: picks the defaults of `model` and `precision`, as the main command does. */
   device: 'cpu' | 'cuda' | 'webgpu';
-  scale?: number;
-  precision?: 'fp32' | 'fp16';
-  tile: number | 'auto';
-  tilePad: number;
-  codec?: string;
-  crf?: number;
-  preset: string;
-  pixFmt?: string;
-  segmentSeconds: number;
+  precision?: JobSettings['precision'];
   attempts: number;
   backoffSeconds: number;
   overwrite: boolean;
