@@ -176,27 +176,19 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   if (int8 && o.device !== undefined && o.device !== 'auto') refuseInt8OnGpu(o.device);
   if (o.gpu !== undefined) await checkGpuIndex(o.device ?? 'auto', o.gpu);
 
-  // The device comes first (the default model and precision depend on it). Choosing it does not
-  // depend on the input, so it runs while FFmpeg is found and probes the input; an input error
-  // is still the one reported, and the half-opened device is closed.
-  const opening = Upscaler.open({
+  const tools = await findFfmpeg({ ffmpeg: o.ffmpegPath, ffprobe: o.ffprobePath });
+  const info = await probe(tools.ffprobe, o.input);
+  if (!o.segment) checkOutputPath(o.input, o.output, !!o.overwrite);
+  const range = o.segment ? segmentRange(o.segment, info) : await planRange(o, info, tools.ffprobe);
+  const ctx: JobContext = { started, emit, container, tools, info, range };
+
+  // The device comes first: the default model and precision depend on it. It is chosen after the
+  // input is probed, not beside it: a worker thread loading ONNX Runtime while FFmpeg processes
+  // are being spawned hung one fuzz case of 200 once (not reproduced in 48 further runs), for
+  // ~50 ms of start-up.
+  const upscaler = await Upscaler.open({
     device: int8 ? 'cpu' : o.device ?? 'auto', gpu: o.gpu, threads: o.threads, precision: o.precision === 'int8' ? 'fp32' : o.precision, workerUrl: o.inferenceWorker,
   });
-  // Handled here so a device failure is not an unhandled rejection while the input is probed;
-  // `await opening` below still throws it.
-  opening.catch(() => undefined);
-  let ctx: JobContext;
-  try {
-    const tools = await findFfmpeg({ ffmpeg: o.ffmpegPath, ffprobe: o.ffprobePath });
-    const info = await probe(tools.ffprobe, o.input);
-    if (!o.segment) checkOutputPath(o.input, o.output, !!o.overwrite);
-    const range = o.segment ? segmentRange(o.segment, info) : await planRange(o, info, tools.ffprobe);
-    ctx = { started, emit, container, tools, info, range };
-  } catch (err) {
-    await opening.then((u) => u.close(), () => undefined);
-    throw err;
-  }
-  const upscaler = await opening;
   try {
     return await runJob(o, ctx, upscaler);
   } finally {
