@@ -40,7 +40,7 @@ describe('--device cuda that cannot run: one line, what is missing and how to in
     expect(leftovers()).toEqual([]);
   });
 
-  it('a missing input is reported before the device, which is chosen while the input is probed', async () => {
+  it('a missing input is reported before the device is tried', async () => {
     const r = await runCli([join(dir, 'missing.mp4'), join(dir, `out-${n++}.mp4`), '--device', 'cuda'], { env: host.env });
     expect(r.code).toBe(ExitCode.input);
     expect(r.stderr.trim().split('\n')).toEqual([`esrvid: input ${join(dir, 'missing.mp4')} does not exist; check the path`]);
