@@ -9,6 +9,7 @@ import { importModelCommand, listModels, modelPath, pullModels } from './command
 import { numberIn, parseFrameRange, parseTimecode } from './commands/parse.js';
 import { runUpscale } from './commands/upscale.js';
 import { registerBench } from './commands/bench.js';
+import { scopeOptions } from './commands/scope-options.js';
 import { UsageError } from './errors.js';
 import { registerPreview } from './commands/preview.js';
 import { registerDoctor } from './commands/doctor.js';
@@ -148,29 +149,12 @@ export function buildProgram(): Command {
   registerGpu(program);
   // `esrvid submit|worker|status` (src/commands/scale-out.ts): one job across GPUs and hosts.
   registerScaleOut(program);
-  scopeOptions(program, ['models', 'doctor', 'gpu', 'submit', 'worker', 'status']);
+  scopeOptions(program, ['models', 'doctor', 'gpu', 'submit', 'worker', 'status'], GLOBAL_FLAGS);
   return program;
 }
 
 /** The program's flags that apply to every subcommand, wherever they are written. */
 const GLOBAL_FLAGS = new Set(['-q', '--quiet', '--debug', '--json']);
-
-/**
- * Commander reads a program's options anywhere on the line, so the upscale options --precision,
- * --device, -m... would be taken from `models path --precision fp16` and the like. For these
- * subcommands the program parses what comes before the subcommand's name and the global flags
- * (as bench and preview do for themselves).
- */
-function scopeOptions(program: Command, names: readonly string[]): void {
-  const parse = program.parseOptions.bind(program);
-  program.parseOptions = (args: string[]) => {
-    const at = args.findIndex((a) => !a.startsWith('-'));
-    if (at < 0 || !names.includes(args[at]!)) return parse(args);
-    const rest = args.slice(at + 1);
-    const before = parse([...args.slice(0, at), ...rest.filter((a) => GLOBAL_FLAGS.has(a))]);
-    return { operands: [...before.operands, args[at]!], unknown: [...before.unknown, ...rest.filter((a) => !GLOBAL_FLAGS.has(a))] };
-  };
-}
 
 const program = buildProgram();
 subcommands = program.commands.map((c) => c.name());

@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Option, type Command } from 'commander';
+import { scopeOptions } from './scope-options.js';
 import { UsageError } from '../errors.js';
 
 export interface BenchCliOptions {
@@ -45,7 +46,8 @@ function wholeNumber(name: string, min: number, max: number) {
 }
 
 export function registerBench(program: Command, run: (o: BenchCliOptions, quiet: boolean) => Promise<void> = runBench): Command {
-  scopeOptionsToBench(program);
+  // Everything after `bench` is bench's own, -q and --json included (src/commands/scope-options.ts).
+  scopeOptions(program, ['bench']);
   return program.command('bench')
     .description('measure inference frames/s against the PyTorch reference, % of FMA peak, and end-to-end efficiency')
     .option('-m, --model <names>', 'models to measure, comma-separated or repeated (default: realesr-general-x4v3, realesr-animevideov3-x4, realesrgan-x4plus)', collect)
@@ -78,20 +80,6 @@ export function registerBench(program: Command, run: (o: BenchCliOptions, quiet:
     });
 }
 
-/**
- * Commander reads a program's options anywhere on the line, so the upscale options -m, -b,
- * --threads and --json would take bench's options of the same names (and reject "-b 1,2").
- * For `esrvid [-q] [--debug] bench ...` the program parses only what comes before "bench".
- */
-function scopeOptionsToBench(program: Command): void {
-  const parse = program.parseOptions.bind(program);
-  program.parseOptions = (args: string[]) => {
-    const at = args.findIndex((a) => !a.startsWith('-'));
-    if (at < 0 || args[at] !== 'bench') return parse(args);
-    const before = parse(args.slice(0, at));
-    return { operands: [...before.operands, 'bench'], unknown: [...before.unknown, ...args.slice(at + 1)] };
-  };
-}
 
 export async function runBench(o: BenchCliOptions, quiet: boolean): Promise<void> {
   if (o.device !== 'cpu') throw new UsageError(`--device ${o.device} is not benchmarked yet`, 'use --device cpu');

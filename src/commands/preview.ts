@@ -4,6 +4,7 @@
  */
 import { numberIn } from './parse.js';
 import { Option, type Command } from 'commander';
+import { scopeOptions } from './scope-options.js';
 import { CancelledError, UsageError } from '../errors.js';
 import { previewClip } from '../preview/clip.js';
 import { previewFrames, MAX_PREVIEW_FRAMES, type CompareMode } from '../preview/preview.js';
@@ -48,7 +49,8 @@ function device(raw: string): 'cpu' {
 }
 
 export function registerPreview(program: Command, run: (input: string, o: PreviewCliOptions, quiet: boolean) => Promise<void> = runPreview): Command {
-  scopeOptionsToPreview(program);
+  // Everything after `preview` is preview's own, its -q included (src/commands/scope-options.ts).
+  scopeOptions(program, ['preview']);
   return program.command('preview')
     .description('upscale the frames you care about (or a short clip) to judge the result before a long job')
     .argument('<input>', 'video to preview')
@@ -79,20 +81,6 @@ export function registerPreview(program: Command, run: (input: string, o: Previe
     });
 }
 
-/**
- * Commander reads a program's options anywhere on the line, so the upscale options -m, -s,
- * --tile, -y... would be taken from preview's. For `esrvid [-q] [--debug] preview ...` the
- * program parses only what comes before "preview" (as for bench).
- */
-function scopeOptionsToPreview(program: Command): void {
-  const parse = program.parseOptions.bind(program);
-  program.parseOptions = (args: string[]) => {
-    const at = args.findIndex((a) => !a.startsWith('-'));
-    if (at < 0 || args[at] !== 'preview') return parse(args);
-    const before = parse(args.slice(0, at));
-    return { operands: [...before.operands, 'preview'], unknown: [...before.unknown, ...args.slice(at + 1)] };
-  };
-}
 
 /** Options that make sense only with --at (images) or only with --range (a clip). */
 function checkCombination(o: PreviewCliOptions): void {
