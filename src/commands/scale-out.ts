@@ -6,11 +6,12 @@ import { Option, type Command } from 'commander';
 import { numberIn } from './parse.js';
 import type { JobStatus } from '../scale-out/status.js';
 import { parsePathMap, type PathMap } from '../scale-out/storage.js';
-import { UsageError } from '../errors.js';
+import { CancelledError, EsrvidError, UsageError } from '../errors.js';
+import { DEFAULT_REDIS } from '../scale-out/redis.js';
 import { dashboardWanted } from '../tui/terminal.js';
 import type { DashboardHandle } from '../tui/mount-dashboard.js';
 
-const redisOption = () => new Option('--redis <url>', 'the Redis server coordinating the job (or ESRVID_REDIS)').default(process.env.ESRVID_REDIS ?? 'redis://127.0.0.1:6379');
+const redisOption = () => new Option('--redis <url>', 'the Redis server coordinating the job (or ESRVID_REDIS)').default(process.env.ESRVID_REDIS ?? DEFAULT_REDIS);
 
 /** SIGINT/SIGTERM abort `controller`; a second one exits at once. */
 function onStopSignals(controller: AbortController, say: (why: string) => void): () => void {
@@ -105,7 +106,6 @@ export function registerScaleOut(program: Command): void {
         else if (quiet() || r.status === undefined) process.stdout.write(`${r.id}\n`);
       } catch (err) {
         if (json) {
-          const { EsrvidError } = await import('../errors.js');
           if (err instanceof EsrvidError) process.stdout.write(`${JSON.stringify({ type: 'error', message: err.oneLine(), exitCode: err.exitCode })}\n`);
         }
         throw err;
@@ -148,7 +148,6 @@ export function registerScaleOut(program: Command): void {
           ffmpeg: o.ffmpeg, ffprobe: o.ffprobe, signal: controller.signal, log,
         });
         if (why === 'stopped') {
-          const { CancelledError } = await import('../errors.js');
           throw new CancelledError('worker stopped');
         }
         log('no work for --idle-exit seconds: stopping');
@@ -172,7 +171,6 @@ export function registerScaleOut(program: Command): void {
       try {
         const s = await jobStatus(q, id);
         if (!s) {
-          const { UsageError } = await import('../errors.js');
           throw new UsageError(`no job ${id} on ${o.redis}`, 'give the id esrvid submit printed (jobs are kept 7 days after they finish)');
         }
         process.stdout.write(o.json || program.opts().json ? `${JSON.stringify(s)}\n` : `${formatStatus(s)}\n`);

@@ -170,10 +170,7 @@ async function sampleIsVariableRate(ffprobe: Binary, path: string, index: number
  * timestamp of frame N for exact `--frames a:b` ranges. Demuxing only, no decoding.
  */
 export async function videoFrameTimes(ffprobe: Binary, path: string, index: number): Promise<number[]> {
-  const { stdout } = await promisify(execFile)(ffprobe.path,
-    ['-v', 'error', '-select_streams', String(index), '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', path],
-    { maxBuffer: 256 << 20, timeout: 600_000 });
-  return stdout.split('\n').filter((l) => /^-?[\d.]+$/.test(l.trim())).map((l) => Math.round(Number(l) * 1e6)).sort((a, b) => a - b);
+  return (await videoKeyframes(ffprobe, path, index)).times;
 }
 
 /**

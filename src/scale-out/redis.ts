@@ -7,10 +7,6 @@ import { RedisError, UsageError } from '../errors.js';
 
 export const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 
-export interface RedisTarget {
-  url: string;
-}
-
 /** Options for BullMQ's connections: workers need maxRetriesPerRequest null (block, do not fail). */
 export function connectionOptions(url: string): { url: string; maxRetriesPerRequest: null; retryStrategy: (times: number) => number } {
   return { url, maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(200 * times, 2000) };
