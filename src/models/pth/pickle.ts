@@ -323,9 +323,11 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): { value: unk
         stack.push(new PyTuple(popMark()));
         break;
       case 0x5d: // EMPTY_LIST
+      case 0x8f: // EMPTY_SET: sets are kept as lists, they never matter for weights
         stack.push([]);
         break;
       case 0x6c: // LIST
+      case 0x91: // FROZENSET
         stack.push(popMark());
         break;
       case 0x61: { // APPEND
@@ -333,7 +335,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): { value: unk
         appendItems(top(), [v]);
         break;
       }
-      case 0x65: { // APPENDS
+      case 0x65: // APPENDS
+      case 0x90: { // ADDITEMS
         const items = popMark();
         appendItems(top(), items);
         break;
@@ -358,17 +361,6 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): { value: unk
         setItems(top(), kv);
         break;
       }
-      case 0x8f: // EMPTY_SET: kept as a list, sets never matter for weights
-        stack.push([]);
-        break;
-      case 0x90: { // ADDITEMS
-        const items = popMark();
-        appendItems(top(), items);
-        break;
-      }
-      case 0x91: // FROZENSET
-        stack.push(popMark());
-        break;
       case 0x70: // PUT (text)
         memo.set(Number(line()), top());
         break;
