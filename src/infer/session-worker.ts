@@ -28,8 +28,9 @@ let writesInPlace: boolean | undefined;
  */
 async function arrangedForCpu(path: string, options: Ort.InferenceSession.SessionOptions): Promise<{ model: string | Uint8Array; options: Ort.InferenceSession.SessionOptions }> {
   const { arrangeForCpu } = await import('../models/onnx/arrange-for-cpu.js');
-  const r = arrangeForCpu(await readFile(path));
-  if (!r.quantized) return { model: r.bytes ?? path, options };
+  const bytes = await readFile(path);
+  const r = arrangeForCpu(bytes);
+  if (!r.quantized) return { model: r.bytes ?? bytes, options };
   // An int8 graph is many short operators (QLinearConv is 3.4x faster than float Conv, and the
   // PReLU between them is elementwise), so waking sleeping threads for each costs more than the
   // work: realesr-animevideov3-x4 int8 at 160x90 ran in 34.5 ms with sleeping threads, 21.0 ms
@@ -37,7 +38,7 @@ async function arrangedForCpu(path: string, options: Ort.InferenceSession.Sessio
   const extra = { ...(options.extra as Record<string, unknown> | undefined) };
   const session = { ...(extra.session as Record<string, unknown> | undefined) };
   session.intra_op = { ...(session.intra_op as Record<string, unknown> | undefined), allow_spinning: '1' };
-  return { model: path, options: { ...options, extra: { ...extra, session } } };
+  return { model: bytes, options: { ...options, extra: { ...extra, session } } };
 }
 
 function post(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
@@ -86,7 +87,7 @@ parentPort!.on('message', async (msg: WorkerRequest) => {
       if (returned.length !== outBytes) throw new Error(`the model returned ${returned.length} bytes for a batch of ${outBytes}`);
       writesInPlace ??= returned === outView || Buffer.from(returned.buffer, returned.byteOffset, outBytes).equals(Buffer.from(outView.buffer, 0, outBytes));
       if (!writesInPlace && returned !== outView) outView.set(returned);
-      post({ type: 'done', id: msg.id, ms, input: msg.input, output: msg.output, copied: !writesInPlace }, [msg.input, msg.output]);
+      post({ type: 'done', id: msg.id, ms, input: msg.input, output: msg.output }, [msg.input, msg.output]);
       return;
     }
     if (msg.type === 'close') {

@@ -69,8 +69,6 @@ export class Upscaler {
   loadMs = 0;
   device: Device = 'cpu';
   selection: DeviceSelection = { device: 'cpu', skipped: [] };
-  /** True once ONNX Runtime was seen not to write into the pre-allocated outputs (the worker copies then). */
-  outputsCopied = false;
 
   private constructor(private readonly workerUrl?: URL, private readonly gpu?: number, private readonly threads?: number) {}
 
@@ -142,7 +140,6 @@ export class Upscaler {
       if (m.ok) p?.resolve();
       else p?.reject(new Error(m.message ?? 'the device failed'));
     } else if (m.type === 'done') {
-      if (m.copied) this.outputsCopied = true;
       this.pending.get(m.id)?.resolve({ slot: { input: m.input, output: m.output }, ms: m.ms });
       this.pending.delete(m.id);
     } else if (m.type === 'error') {

@@ -29,11 +29,7 @@ export type WorkerRequest =
 export type WorkerReply =
   | { type: 'probed'; id: number; ok: boolean; message?: string; ms: number }
   | { type: 'ready'; loadMs: number; inputNames: string[]; outputNames: string[] }
-  /**
-   * `copied`: ONNX Runtime did not write into the pre-allocated output (some session options
-   * make the binding ignore it), so the worker copied its result there.
-   */
-  | { type: 'done'; id: number; ms: number; input: ArrayBuffer; output: ArrayBuffer; copied?: boolean }
+  | { type: 'done'; id: number; ms: number; input: ArrayBuffer; output: ArrayBuffer }
   /** A failed run hands its buffers back, so the caller can retry with them. */
   | { type: 'error'; id: number | undefined; message: string; input?: ArrayBuffer; output?: ArrayBuffer }
   | { type: 'closed' };
