@@ -45,7 +45,6 @@ export async function doctorReport(env: NodeJS.ProcessEnv = process.env): Promis
   const { CUDA_PROVIDER_SOURCE, providerStatus } = await import('../infer/cuda-provider.js');
   const { queryGpus } = await import('../infer/gpus.js');
   const { Upscaler } = await import('../infer/upscaler.js');
-  const { precheck } = await import('../infer/device.js');
   const { EsrvidError } = await import('../errors.js');
 
   const search = librarySearch(env);
@@ -58,7 +57,8 @@ export async function doctorReport(env: NodeJS.ProcessEnv = process.env): Promis
   const devices: DoctorReport['devices'] = [];
   for (const device of DEVICES) {
     try {
-      const u = await Upscaler.open({ device, gpu: 0, precheck: (d) => precheck(d, env) });
+      // The checks above are the device's pre-checks: not run (ldconfig, ELF reads) a second time.
+      const u = await Upscaler.open({ device, gpu: 0, precheck: async (d) => (d === 'cuda' ? cuda.problems : d === 'webgpu' ? vulkan.problems : []) });
       try {
         if (device === 'cpu') await u.probe('cpu', 'fp32');
       } finally {
