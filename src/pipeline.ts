@@ -237,7 +237,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   const model = await resolveModel(o.model ?? 'auto', { device, precision: o.precision ?? defaultPrecision(device), onPull: o.onPull });
   // The session is created in the worker thread while the job is planned here and FFmpeg starts;
   // awaited before the first batch. A planning error leaves it to upscaler.close().
-  const loading = upscaler.load(model.path, model.scale);
+  const loading = upscaler.load(model.path, model.scale, model.precision);
   loading.catch(() => undefined);
   const scale = o.scale ?? model.scale;
   const codec = o.codec ?? defaultCodec(container);

@@ -44,7 +44,7 @@ export async function measureInt8(
   o: { runs: number; warmup: number; minCaseMs: number; threads: number; pauseMs: number; log: (line: string) => void },
 ): Promise<Int8CaseResult[]> {
   const fp32 = await OrtStage.open(m.fp32Path, m.scale, o.threads);
-  const int8 = await OrtStage.open(m.int8Path, m.scale, o.threads);
+  const int8 = await OrtStage.open(m.int8Path, m.scale, o.threads, { precision: 'int8' });
   const results: Int8CaseResult[] = [];
   try {
     for (const [width, height] of sizes) {

@@ -55,7 +55,7 @@ export async function measureLever(
   const on = await OrtStage.open(model.path, model.scale, o.threads);
   let off: OrtStage | undefined;
   try {
-    off = await OrtStage.open(model.path, model.scale, o.threads, lever.off);
+    off = await OrtStage.open(model.path, model.scale, o.threads, { session: lever.off });
     const onMs: number[] = [];
     const offMs: number[] = [];
     const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -6,6 +6,7 @@
  */
 import { Upscaler, type BatchSlot } from '../infer/upscaler.js';
 import type { SessionConfig } from '../infer/worker-protocol.js';
+import type { ModelPrecision } from '../models/store.js';
 import { realFrames } from './frames.js';
 
 export class OrtStage {
@@ -15,8 +16,8 @@ export class OrtStage {
   private constructor(private readonly upscaler: Upscaler) {}
 
   /** `session`: changes to the pipeline's session configuration, for measuring a lever. */
-  static async open(modelPath: string, scale: number, threads: number, session?: Partial<SessionConfig>): Promise<OrtStage> {
-    return new OrtStage(await Upscaler.start({ modelPath, scale, threads, session }));
+  static async open(modelPath: string, scale: number, threads: number, o: { precision?: ModelPrecision; session?: Partial<SessionConfig> } = {}): Promise<OrtStage> {
+    return new OrtStage(await Upscaler.start({ modelPath, scale, threads, ...o }));
   }
 
   get loadMs(): number {

@@ -276,7 +276,7 @@ export function bestPeak(peaks: readonly FmaPeak[]): number {
 }
 
 async function measureModel(
-  model: { name: string; path: string; scale: number; architecture: string },
+  model: { name: string; path: string; scale: number; architecture: string; precision: ModelPrecision },
   fp32: string,
   modelCases: BenchCase[],
   torch: TorchReference | undefined,
@@ -287,7 +287,7 @@ async function measureModel(
   const { name } = model;
   const graph = decodeModel(await readFile(fp32));
   const flops = countFlops(graph);
-  const stage = await OrtStage.open(model.path, model.scale, o.threads);
+  const stage = await OrtStage.open(model.path, model.scale, o.threads, { precision: model.precision });
   const mr: ModelResult = { name, path: model.path, architecture: model.architecture, flops, loadMs: stage.loadMs };
   result.models.push(mr);
   o.log(`${name}: ${(flops.convFlopsPerInputPixel / 1e6).toFixed(2)} MFLOP per input pixel, ${flops.convCount} convolutions, ${(flops.parameterCount / 1e6).toFixed(2)} M parameters`);
@@ -456,7 +456,7 @@ async function measureEndToEnd(o: BenchOptions, notes: string[], tmp: string): P
       runs.push(run);
       const between = snapshot();
       const [w, h] = run.inputSize;
-      stage ??= await OrtStage.open(model.path, model.scale, o.threads);
+      stage ??= await OrtStage.open(model.path, model.scale, o.threads, { precision: model.precision });
       await sleep(o.pauseMs);
       // The same frame size at batch 1 (the CLI's default), 16 frames per pair after one warm-up.
       const frames = realFrames(1, w, h);

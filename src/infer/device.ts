@@ -11,6 +11,7 @@
  */
 import { DeviceError, UsageError } from '../errors.js';
 import type { Precision } from '../models/onnx/graph-builder.js';
+import type { ModelPrecision } from '../models/store.js';
 import { checkCuda, checkVulkan, type Problem } from './gpu-libraries.js';
 import type { SessionConfig } from './worker-protocol.js';
 
@@ -49,7 +50,7 @@ export function parseDevice(raw: string): DeviceRequest {
  * it drop them: the worker detects that and copies). CPU threads only feed the GPU and run the
  * few CPU nodes: one thread that does not spin, so FFmpeg keeps the cores.
  */
-export function sessionConfig(device: Device, o: { gpu?: number; threads?: number } = {}): SessionConfig {
+export function sessionConfig(device: Device, o: { gpu?: number; threads?: number; precision?: ModelPrecision } = {}): SessionConfig {
   if (device === 'cuda') {
     return {
       executionProviders: [{
@@ -69,10 +70,15 @@ export function sessionConfig(device: Device, o: { gpu?: number; threads?: numbe
   if (device === 'webgpu') {
     return { executionProviders: [{ name: 'webgpu' }], threads: o.threads ?? 1, logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } };
   }
-  // Threads that sleep between operators instead of spinning: inference alone runs as fast (within
-  // 1%, measured), and the spinning took the cores FFmpeg's decoder and encoder need (a 240-frame
-  // job on a busy machine: 1.21x the CPU time and 1.44x the wall time with spinning; BENCHMARKS.md).
-  return { executionProviders: ['cpu'], threads: o.threads ?? 0, arrangeForCpu: true, extra: { session: { intra_op: { allow_spinning: '0' } } } };
+  // float32: threads that sleep between operators instead of spinning. Inference alone loses
+  // 2-4% (lever table), the whole job is as fast on a quiet machine, and spinning took the cores
+  // FFmpeg's decoder and encoder need on a busy one (240-frame job: 1.21x the CPU time and 1.44x
+  // the wall time with spinning; BENCHMARKS.md). int8: an int8 graph is many short operators
+  // (QLinearConv is 3.4x faster than float Conv, the PReLU between them elementwise), so waking
+  // threads for each costs more than the work: realesr-animevideov3-x4 int8 at 160x90 ran in
+  // 34.5 ms with sleeping threads, 21.0 ms with spinning ones. int8 threads spin.
+  const spin = o.precision === 'int8' ? '1' : '0';
+  return { executionProviders: ['cpu'], threads: o.threads ?? 0, arrangeForCpu: true, extra: { session: { intra_op: { allow_spinning: spin } } } };
 }
 
 export interface DeviceAttempt {

@@ -7,7 +7,6 @@
 import { readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type * as Ort from 'onnxruntime-node';
 import { runProbe, sessionOptions } from './probe-model.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
 
@@ -23,22 +22,13 @@ let writesInPlace: boolean | undefined;
 
 /**
  * The model as the CPU should run it (src/models/onnx/arrange-for-cpu.ts): rewritten bytes, or
- * its path when there was nothing to rewrite, and the session options for it. The rewriter (and
- * protobuf with it) loads only on the CPU, so a GPU host runs without it.
+ * the file's bytes when there was nothing to rewrite. The rewriter (and protobuf with it) loads
+ * only on the CPU, so a GPU host runs without it.
  */
-async function arrangedForCpu(path: string, options: Ort.InferenceSession.SessionOptions): Promise<{ model: string | Uint8Array; options: Ort.InferenceSession.SessionOptions }> {
+async function arrangedForCpu(path: string): Promise<Uint8Array> {
   const { arrangeForCpu } = await import('../models/onnx/arrange-for-cpu.js');
   const bytes = await readFile(path);
-  const r = arrangeForCpu(bytes);
-  if (!r.quantized) return { model: r.bytes ?? bytes, options };
-  // An int8 graph is many short operators (QLinearConv is 3.4x faster than float Conv, and the
-  // PReLU between them is elementwise), so waking sleeping threads for each costs more than the
-  // work: realesr-animevideov3-x4 int8 at 160x90 ran in 34.5 ms with sleeping threads, 21.0 ms
-  // with spinning ones (float32: 54.2 vs 53.5 ms). int8 threads spin.
-  const extra = { ...(options.extra as Record<string, unknown> | undefined) };
-  const session = { ...(extra.session as Record<string, unknown> | undefined) };
-  session.intra_op = { ...(session.intra_op as Record<string, unknown> | undefined), allow_spinning: '1' };
-  return { model: bytes, options: { ...options, extra: { ...extra, session } } };
+  return arrangeForCpu(bytes).bytes ?? bytes;
 }
 
 function post(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
@@ -60,9 +50,8 @@ parentPort!.on('message', async (msg: WorkerRequest) => {
     if (msg.type === 'init') {
       const started = performance.now();
       await session?.release();
-      const { model, options } = msg.session.arrangeForCpu
-        ? await arrangedForCpu(msg.modelPath, sessionOptions(msg.session))
-        : { model: msg.modelPath as string | Uint8Array, options: sessionOptions(msg.session) };
+      const model = msg.session.arrangeForCpu ? await arrangedForCpu(msg.modelPath) : msg.modelPath;
+      const options = sessionOptions(msg.session);
       session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
       writesInPlace = undefined;
       inputName = session.inputNames[0]!;

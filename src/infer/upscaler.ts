@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { DeviceError, ModelError } from '../errors.js';
 import type { Precision } from '../models/onnx/graph-builder.js';
+import type { ModelPrecision } from '../models/store.js';
 import { defaultPrecision, isGpu, precheck, selectDevice, sessionConfig, type Device, type DeviceRequest, type DeviceSelection, type SelectDeps } from './device.js';
 import { isOutOfMemory } from './oom.js';
 import type { ExecutionProvider, SessionConfig, WorkerReply, WorkerRequest } from './worker-protocol.js';
@@ -26,6 +27,8 @@ export interface UpscalerOptions {
   /** Replaces the device's providers (src/infer/device.ts). */
   executionProviders?: ExecutionProvider[];
   threads?: number;
+  /** The model file's precision: int8 sessions are configured differently (src/infer/device.ts). */
+  precision?: ModelPrecision;
   /** Changes to the device's session configuration (the benchmark measures levers with it). */
   session?: Partial<SessionConfig>;
   /** A worker module speaking worker-protocol.ts instead of ONNX Runtime (tests). */
@@ -79,7 +82,7 @@ export class Upscaler {
     u.selection = { device: u.device, skipped: [] };
     u.spawn();
     try {
-      const session = { ...sessionConfig(u.device, { gpu: o.gpu, threads: o.threads }), ...o.session };
+      const session = { ...sessionConfig(u.device, { gpu: o.gpu, threads: o.threads, precision: o.precision }), ...o.session };
       if (o.executionProviders) session.executionProviders = o.executionProviders;
       await u.loadWith(o.modelPath, o.scale, session);
     } catch (err) {
@@ -167,9 +170,9 @@ export class Upscaler {
     return done;
   }
 
-  /** Loads the model on the selected device. */
-  async load(modelPath: string, scale: number): Promise<void> {
-    await this.loadWith(modelPath, scale, sessionConfig(this.device, { gpu: this.gpu, threads: this.threads }));
+  /** Loads the model (a file of `precision`) on the selected device. */
+  async load(modelPath: string, scale: number, precision?: ModelPrecision): Promise<void> {
+    await this.loadWith(modelPath, scale, sessionConfig(this.device, { gpu: this.gpu, threads: this.threads, precision }));
   }
 
   private async loadWith(modelPath: string, scale: number, session: SessionConfig): Promise<void> {

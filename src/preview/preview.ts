@@ -136,7 +136,7 @@ export async function previewFrames(o: PreviewOptions): Promise<PreviewResult> {
   const files: PreviewFile[] = [];
   let imageSize: [number, number] = panelSize;
   try {
-    for (const m of models) upscalers.push(await Upscaler.start({ modelPath: m.path, scale: m.scale, threads: o.threads }));
+    for (const m of models) upscalers.push(await Upscaler.start({ modelPath: m.path, scale: m.scale, threads: o.threads, precision: m.precision }));
     for (const [i, frame] of frames.entries()) {
       if (o.signal?.aborted) throw new CancelledError();
       const img = await renderFrame(frame);
