@@ -3,6 +3,7 @@
  * as float arrays, and attributes by name. Only onnx-proto is needed, not ONNX Runtime.
  */
 import onnxProto from 'onnx-proto';
+import { floatValues } from '../models/onnx/tensor.js';
 
 const { onnx } = onnxProto;
 export type ModelProto = onnxProto.onnx.ModelProto;
@@ -39,13 +40,7 @@ function readInitializer(t: onnxProto.onnx.ITensorProto): Initializer {
   const dataType = t.dataType ?? 0;
   const DT = onnx.TensorProto.DataType;
   if (dataType === DT.FLOAT) {
-    let floats: Float32Array;
-    if (t.rawData && t.rawData.length > 0) {
-      // rawData may sit at any offset in the decoded buffer; copy to get an aligned array.
-      floats = new Float32Array(t.rawData.byteLength / 4);
-      new Uint8Array(floats.buffer).set(t.rawData);
-    } else floats = Float32Array.from(t.floatData ?? []);
-    return { dims, dataType, floats };
+    return { dims, dataType, floats: floatValues(t) };
   }
   if (dataType === DT.INT64) {
     if (t.rawData && t.rawData.length > 0) {

@@ -32,6 +32,7 @@
  * keeps the plain graph.
  */
 import onnxProto from 'onnx-proto';
+import { floatValues } from './tensor.js';
 
 const { onnx } = onnxProto;
 type INode = onnxProto.onnx.INodeProto;
@@ -83,10 +84,7 @@ export function arrangeForCpu(bytes: Uint8Array): CpuArrangement {
     if (!t || t.dataType !== FLOAT) return undefined;
     let f = floats.get(name);
     if (!f) {
-      if (t.rawData && t.rawData.length) {
-        f = new Float32Array(t.rawData.byteLength / 4);
-        new Uint8Array(f.buffer).set(t.rawData);
-      } else f = Float32Array.from(t.floatData ?? []);
+      f = floatValues(t);
       floats.set(name, f);
     }
     return f;

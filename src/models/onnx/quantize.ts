@@ -9,6 +9,7 @@
  * a float op between a DequantizeLinear and a QuantizeLinear (see BENCHMARKS.md, "int8").
  */
 import onnxProto from 'onnx-proto';
+import { floatValues } from './tensor.js';
 
 const { onnx } = onnxProto;
 type IModelProto = onnxProto.onnx.IModelProto;
@@ -149,11 +150,7 @@ export function mseOptimalRange(values: Float32Array, bins = 2048): TensorRange 
 /** Reads a float32 initializer (esrvid writes them as raw little-endian bytes). */
 function floatData(t: ITensorProto): Float32Array {
   if (t.dataType !== DT.FLOAT) throw new Error(`initializer ${t.name} is not float32`);
-  if (t.rawData && t.rawData.byteLength) {
-    const copy = new Uint8Array(t.rawData);
-    return new Float32Array(copy.buffer, copy.byteOffset, copy.byteLength / 4);
-  }
-  return Float32Array.from(t.floatData ?? []);
+  return floatValues(t);
 }
 
 function rawTensor(name: string, dims: number[], dataType: number, data: ArrayBufferView): ITensorProto {
