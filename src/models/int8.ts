@@ -234,8 +234,9 @@ export async function makeInt8(fp32: Uint8Array, o: MakeInt8Options = {}): Promi
   const calibration = await calibrate(float, frames, o.clips ?? ['mse', 'minmax'], o);
   if (o.biasCorrection ?? true) float = correctBiases(float, calibration.channelMeans, o);
   let best: Omit<Int8Result, 'calibrationMs'> | undefined;
+  const sources = exactSources(float);
   for (const [clip, ranges] of calibration.ranges) {
-    const bytes = quantizeModel(float, { ranges, exactSources: exactSources(float), floatConvs: o.floatConvs, activationType: o.activationType, extraTensors: o.extraTensors, weightClip: o.weightClip, keepPrelu: o.keepPrelu });
+    const bytes = quantizeModel(float, { ranges, exactSources: sources, floatConvs: o.floatConvs, activationType: o.activationType, extraTensors: o.extraTensors, weightClip: o.weightClip, keepPrelu: o.keepPrelu });
     const quality = await measureQuality(measured.outputs, bytes, frames, o.threads);
     if (!best || quality.minDb > best.quality.minDb) best = { bytes, quality, clip };
   }
