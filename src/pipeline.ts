@@ -19,6 +19,9 @@ import { Decoder, type DecodedFrame } from './decode/decoder.js';
 import { containerFor, defaultCodec, planStreams } from './encode/containers.js';
 import { segmentArgs } from './encode/encoder-args.js';
 import { SegmentWriter } from './encode/segment-writer.js';
+import { defaultPixFmt, orientation, targetSize } from './encode/output-size.js';
+
+export { targetSize };
 import { createWorkDir, fingerprint, inspectWorkDir, workDirFor, type JobIdentity, type SegmentRecord } from './encode/work-dir.js';
 import { joinSegments } from './encode/join.js';
 import { planRange, rangeFrameTimes, type RangePlan } from './decode/range.js';
@@ -118,13 +121,6 @@ export interface UpscaleResult {
 
 /** Largest frame side the encoders here accept (x264/x265 refuse larger). */
 export const MAX_OUTPUT_SIDE = 16384;
-
-/** Even sizes for chroma-subsampled output: round to the nearest even number (ties up). */
-export function targetSize(w: number, h: number, scale: number, pixFmt: string): [number, number] {
-  const subsampled = /^(yuv|nv)/.test(pixFmt) && !/^yuv444/.test(pixFmt);
-  const fit = (v: number) => (subsampled ? Math.max(2, 2 * Math.round(v / 2)) : Math.max(1, Math.round(v)));
-  return [fit(w * scale), fit(h * scale)];
-}
 
 /** Temporary outputs left by runs that were killed (their process is gone) are deleted. */
 async function removeStaleTemporaries(outAbs: string): Promise<void> {
@@ -241,12 +237,8 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   loading.catch(() => undefined);
   const scale = o.scale ?? model.scale;
   const codec = o.codec ?? defaultCodec(container);
-  const pixFmt = o.pixFmt ?? (v.bitDepth > 8 ? 'yuv420p10le' : 'yuv420p');
-
-  // MP4/MOV keep the stored orientation and a rotation tag (lossless); other containers cannot
-  // carry the tag through ffmpeg, so there the frames are rotated on decode.
-  const keepRotationTag = container === 'mp4' || container === 'mov';
-  const quarterTurn = !keepRotationTag && (v.rotation === 90 || v.rotation === 270);
+  const pixFmt = o.pixFmt ?? defaultPixFmt(v.bitDepth);
+  const { keepRotationTag, quarterTurn } = orientation(container, v.rotation);
   const inW = quarterTurn ? v.height : v.width;
   const inH = quarterTurn ? v.width : v.height;
   const frameW = inW * model.scale;

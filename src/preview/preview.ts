@@ -19,7 +19,7 @@ import { Upscaler } from '../infer/upscaler.js';
 import type { PullEvent } from '../models/pull.js';
 import { findModel } from '../models/registry.js';
 import { resolveModel, type ResolvedModel } from '../models/resolve.js';
-import { targetSize } from '../pipeline.js';
+import { targetSize } from '../encode/output-size.js';
 import { displaySize, grabFrames, locate, type GrabbedFrame } from './grab.js';
 import { checkOutputs, imageFormatFor, seriesNames, writeImage } from './image-file.js';
 import { composeGrid, composeSplit, type Panel, type RgbImage } from './layout.js';

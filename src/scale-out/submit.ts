@@ -8,6 +8,8 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { FlowProducer } from 'bullmq';
 import { containerFor } from '../encode/containers.js';
+import { defaultPixFmt, orientation, targetSize } from '../encode/output-size.js';
+import { defaultPrecision } from '../infer/device.js';
 import { fingerprint } from '../encode/work-dir.js';
 import { CancelledError, InputError, JobFailedError, OutputError, UsageError } from '../errors.js';
 import { findFfmpeg } from '../ffmpeg/binaries.js';
@@ -70,7 +72,7 @@ async function settingsFor(o: SubmitOptions): Promise<JobSettings> {
     model = resolve(model);
   } else await findAnyModel(model); // unknown names fail here, before anything is queued
   return {
-    model, scale: o.scale, precision: o.precision ?? (o.device === 'cpu' ? 'fp32' : 'fp16'), tile: o.tile, tilePad: o.tilePad,
+    model, scale: o.scale, precision: o.precision ?? defaultPrecision(o.device), tile: o.tile, tilePad: o.tilePad,
     codec: o.codec, crf: o.crf, preset: o.preset, pixFmt: o.pixFmt, segmentSeconds: o.segmentSeconds,
   };
 }
@@ -124,12 +126,13 @@ export async function submitJob(o: SubmitOptions): Promise<SubmitResult> {
       const planMs = performance.now() - planStarted;
       const v = info.video;
       const scale = settings.scale ?? (await modelScale(settings.model));
-      const even = (x: number) => Math.max(2, 2 * Math.round(x / 2));
-      const quarterTurn = v.rotation === 90 || v.rotation === 270;
+      // The size the workers will write, as the main command computes it.
+      const { quarterTurn } = orientation(containerFor(output), v.rotation);
       const [w, h] = quarterTurn ? [v.height, v.width] : [v.width, v.height];
+      const [outWidth, outHeight] = targetSize(w, h, scale, settings.pixFmt ?? defaultPixFmt(v.bitDepth));
       const spec: JobSpec = {
         id, input, output, folder, source, settings, frames: times.length, segments, attempts: o.attempts,
-        video: { width: w, height: h, fps: v.avgFrameRate || v.rFrameRate, outWidth: even(w * scale), outHeight: even(h * scale) },
+        video: { width: w, height: h, fps: v.avgFrameRate || v.rFrameRate, outWidth, outHeight },
         backoffMs: Math.round(o.backoffSeconds * 1000), submittedAt: Date.now(), planMs,
       };
       await storage.writeTextAtomic('job.json', `${JSON.stringify(spec, null, 2)}\n`);
