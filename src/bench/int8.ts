@@ -7,6 +7,7 @@
 import { framesPerSecond, median, pairedRatio } from './stats.js';
 import { otherLoad, snapshot } from './contention.js';
 import { realFrames } from './frames.js';
+import { alternate } from './alternate.js';
 import { OrtStage } from './ort-stage.js';
 
 export interface Int8CaseResult {
@@ -49,35 +50,15 @@ export async function measureInt8(
   try {
     for (const [width, height] of sizes) {
       const frames = realFrames(1, width, height);
-      const a: number[] = [];
-      const b: number[] = [];
       const timed = async (s: OrtStage) => {
         const ms = await s.time(1, width, height, frames);
         await sleep(o.pauseMs);
         return ms;
       };
-      let measuredMs = 0;
-      let before = o.warmup === 0 ? snapshot() : undefined;
-      for (let i = 0; ; i++) {
-        const pairs = i - o.warmup;
-        if (pairs >= o.runs && (measuredMs >= o.minCaseMs || pairs >= 3 * o.runs)) break;
-        if (i === o.warmup && i > 0) before = snapshot();
-        // ABBA, so a machine that speeds up or slows down favours neither file.
-        let x: number;
-        let y: number;
-        if (i % 2 === 0) {
-          x = await timed(fp32);
-          y = await timed(int8);
-        } else {
-          y = await timed(int8);
-          x = await timed(fp32);
-        }
-        if (i >= o.warmup) {
-          a.push(x);
-          b.push(y);
-          measuredMs += x + y;
-        }
-      }
+      let before: ReturnType<typeof snapshot>;
+      const { a, b } = await alternate(() => timed(fp32), () => timed(int8), {
+        warmup: o.warmup, runs: o.runs, minCaseMs: o.minCaseMs, onMeasuring: () => (before = snapshot()),
+      });
       const load = otherLoad(before, snapshot());
       const fa = a.map((t) => framesPerSecond(1, t));
       const fb = b.map((t) => framesPerSecond(1, t));

@@ -7,6 +7,7 @@
 import type { SessionConfig } from '../infer/worker-protocol.js';
 import { otherLoad, snapshot } from './contention.js';
 import { realFrames } from './frames.js';
+import { alternate } from './alternate.js';
 import { OrtStage } from './ort-stage.js';
 import { framesPerSecond, median, pairedRatio } from './stats.js';
 
@@ -56,31 +57,13 @@ export async function measureLever(
   let off: OrtStage | undefined;
   try {
     off = await OrtStage.open(model.path, model.scale, o.threads, { session: lever.off });
-    const onMs: number[] = [];
-    const offMs: number[] = [];
     const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
     const time = async (s: OrtStage) => {
       await sleep(o.pauseMs);
       return s.time(c.batch, c.width, c.height, frames);
     };
-    let before = snapshot();
-    for (let i = 0; i < o.warmup + o.runs; i++) {
-      if (i === o.warmup) before = snapshot();
-      // ABBA, so a drift in the machine's speed favours neither side.
-      let a: number;
-      let b: number;
-      if (i % 2 === 0) {
-        a = await time(on);
-        b = await time(off);
-      } else {
-        b = await time(off);
-        a = await time(on);
-      }
-      if (i >= o.warmup) {
-        onMs.push(a);
-        offMs.push(b);
-      }
-    }
+    let before: ReturnType<typeof snapshot>;
+    const { a: onMs, b: offMs } = await alternate(() => time(on), () => time(off!), { warmup: o.warmup, runs: o.runs, onMeasuring: () => (before = snapshot()) });
     const fps = (ms: number[]) => ms.map((t) => framesPerSecond(c.batch, t));
     const load = otherLoad(before, snapshot());
     return {

@@ -10,6 +10,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ModelPrecision } from '../models/store.js';
 import { measureInt8, type Int8CaseResult } from './int8.js';
+import { alternate } from './alternate.js';
 import { loopClip, runEndToEnd, type EndToEndRun } from './end-to-end.js';
 import { measureFmaPeak, type FmaPeak } from './fma-peak.js';
 import { countFlops, type FlopCount } from './flops.js';
@@ -354,8 +355,6 @@ async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference 
   const frames = realFrames(c.batch, c.width, c.height);
   const input = join(tmp, `frames-${c.batch}x${c.width}x${c.height}.u8`);
   if (torch) await writeFile(input, frames);
-  const esrvidMs: number[] = [];
-  const torchMs: number[] = [];
   const runEsrvid = () => stage.time(c.batch, c.width, c.height, frames);
   const runTorch = async () => {
     await sleep(o.pauseMs);
@@ -363,41 +362,11 @@ async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference 
     await sleep(o.pauseMs);
     return ms;
   };
-  let measuredMs = 0;
-  const more = (i: number) => {
-    const pairs = i - o.warmup;
-    return pairs < o.runs || (measuredMs < o.minCaseMs && pairs < 3 * o.runs);
-  };
   const pids = torch?.pid ? [torch.pid] : [];
-  let before = o.warmup === 0 ? snapshot(pids) : undefined;
-  for (let i = 0; i < o.warmup || more(i); i++) {
-    const measured = i >= o.warmup;
-    if (i === o.warmup && i > 0) before = snapshot(pids);
-    if (!torch) {
-      const a = await runEsrvid();
-      if (measured) {
-        esrvidMs.push(a);
-        measuredMs += a;
-      }
-      continue;
-    }
-    // ABBA: every other pair runs PyTorch first, so a machine that speeds up or slows down
-    // during a case favours neither runtime.
-    let a: number;
-    let b: number;
-    if (i % 2 === 0) {
-      a = await runEsrvid();
-      b = await runTorch();
-    } else {
-      b = await runTorch();
-      a = await runEsrvid();
-    }
-    if (measured) {
-      esrvidMs.push(a);
-      torchMs.push(b);
-      measuredMs += a + b;
-    }
-  }
+  let before: ReturnType<typeof snapshot>;
+  const { a: esrvidMs, b: torchMs } = await alternate(runEsrvid, torch ? runTorch : undefined, {
+    warmup: o.warmup, runs: o.runs, minCaseMs: o.minCaseMs, onMeasuring: () => (before = snapshot(pids)),
+  });
   const load = otherLoad(before, snapshot(pids));
   const fps = (ms: number[]) => ms.map((t) => framesPerSecond(c.batch, t));
   const gflops = (f: number) => (f * c.width * c.height * flops.convFlopsPerInputPixel) / 1e9;

@@ -63,3 +63,23 @@ describe('contention from /proc', () => {
     expect(otherLoad(undefined, a)).toBeUndefined();
   });
 });
+
+describe('alternate: side-by-side timing', () => {
+  it('ABBA order, warm-up pairs dropped, more pairs while the kept time is short', async () => {
+    const { alternate } = await import('../../src/bench/alternate.js');
+    const order: string[] = [];
+    let n = 0;
+    const a = async () => (order.push('a'), ++n);
+    const b = async () => (order.push('b'), 100 + ++n);
+    let startedAt = -1;
+    const r = await alternate(a, b, { warmup: 1, runs: 2, onMeasuring: () => (startedAt = order.length) });
+    expect(order).toEqual(['a', 'b', 'b', 'a', 'a', 'b']);
+    expect(startedAt).toBe(2);
+    expect(r).toEqual({ a: [4, 5], b: [103, 106] });
+    // 2 kept pairs of ~2 ms each are under 10 ms: up to 3 x 2 pairs are run.
+    const fast = await alternate(async () => 1, async () => 1, { warmup: 0, runs: 2, minCaseMs: 10 });
+    expect(fast.a).toHaveLength(5);
+    const capped = await alternate(async () => 1, undefined, { warmup: 0, runs: 2, minCaseMs: 1000 });
+    expect(capped).toEqual({ a: [1, 1, 1, 1, 1, 1], b: [] });
+  });
+});
