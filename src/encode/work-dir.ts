@@ -70,20 +70,27 @@ export async function inspectWorkDir(dir: string, job: JobIdentity): Promise<Wor
   if (!sameJob(saved, job)) return { kind: 'other-job' };
   const finished: SegmentRecord[] = [];
   for (let i = 0; ; i++) {
-    const rec = join(dir, recordFile(i));
-    if (!existsSync(rec)) break;
-    try {
-      const r = JSON.parse(await readFile(rec, 'utf8')) as SegmentRecord;
-      const st = await stat(join(dir, r.file));
-      if (r.index !== i || st.size !== r.bytes) break;
-      finished.push(r);
-    } catch {
-      break;
-    }
+    const r = await readSegmentRecord(dir, i);
+    if (!r) break;
+    finished.push(r);
   }
   const keep = new Set(['job.json', ...finished.flatMap((r) => [r.file, recordFile(r.index)])]);
   for (const f of await readdir(dir)) if (!keep.has(f)) await rm(join(dir, f), { force: true, recursive: true });
   return { kind: 'same-job', finished };
+}
+
+/**
+ * Segment `index`'s record in `dir`, when the record exists, reads, names that index and its
+ * file still has the recorded size: what makes a segment count as finished.
+ */
+export async function readSegmentRecord(dir: string, index: number): Promise<SegmentRecord | undefined> {
+  try {
+    const r = JSON.parse(await readFile(join(dir, recordFile(index)), 'utf8')) as SegmentRecord;
+    const st = await stat(join(dir, r.file));
+    return r.index === index && st.size === r.bytes ? r : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function createWorkDir(dir: string, job: JobIdentity): Promise<void> {

@@ -8,9 +8,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { recordSegment, segmentFile, type SegmentRecord } from '../encode/work-dir.js';
+import { readSegmentRecord, recordSegment, type SegmentRecord } from '../encode/work-dir.js';
 import { writeFileAtomic } from '../models/store.js';
 
 export interface SharedStorage {
@@ -31,8 +31,6 @@ export interface SharedStorage {
   /** Removes everything of the job. */
   removeAll(): Promise<void>;
 }
-
-const recordName = (index: number) => segmentFile(index).replace(/\.nut$/, '.json');
 
 /** A folder on a shared file system (NFS, SMB, a local disk for one host). */
 export class SharedDirectory implements SharedStorage {
@@ -74,16 +72,8 @@ export class SharedDirectory implements SharedStorage {
     await rm(attemptDir, { recursive: true, force: true });
   }
 
-  async finishedSegment(index: number): Promise<SegmentRecord | undefined> {
-    const text = await this.readText(recordName(index));
-    if (!text) return undefined;
-    try {
-      const r = JSON.parse(text) as SegmentRecord;
-      const st = await stat(join(this.dir, r.file));
-      return r.index === index && st.size === r.bytes ? r : undefined;
-    } catch {
-      return undefined;
-    }
+  finishedSegment(index: number): Promise<SegmentRecord | undefined> {
+    return readSegmentRecord(this.dir, index);
   }
 
   localFolder(): string {
