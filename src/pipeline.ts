@@ -287,7 +287,9 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   if (!(segmentSeconds > 0)) throw new UsageError(`--segment-seconds must be positive, got ${segmentSeconds}`);
   const segmentFrames = o.segment ? o.segment.frames : Math.max(1, Math.round(segmentSeconds * (fps || 25)));
   const workDir = o.segment?.dir ?? workDirFor(outAbs);
-  const job: JobIdentity = {
+  // A segment of a scale-out job has no identity of its own (its job's is in Redis): the input is
+  // not read for one.
+  const job: JobIdentity | undefined = o.segment ? undefined : {
     input: await fingerprint(o.input),
     settings: {
       model: model.name, modelFile: model.path, scale, outW, outH, codec, crf: o.crf ?? null, preset: o.preset ?? 'medium', pixFmt,
@@ -299,7 +301,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   };
   // A segment of a scale-out job has no output of its own: nothing to clean or resume here.
   if (!o.segment) await removeStaleTemporaries(outAbs);
-  const state = o.restart || o.segment ? ({ kind: 'none' } as const) : await inspectWorkDir(workDir, job);
+  const state = o.restart || !job ? ({ kind: 'none' } as const) : await inspectWorkDir(workDir, job);
   if (state.kind === 'other-job') {
     throw new OutputError(`${workDir} holds an unfinished job for this output with another input or other settings`,
       'run again with the same settings to resume it, or add --restart to discard it');
@@ -313,8 +315,8 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   let frameLimit = range.frameCount;
   // A segment must start on its planned frame, checked as a resume point is.
   let resumeAtUs: number | undefined = o.segment?.firstPtsUs;
-  if (o.segment) {
-    // The caller made the folder; a segment has no job identity of its own to record.
+  if (!job) {
+    // A segment: the caller made the folder, and there is no job identity to record.
   } else if (resumedFrames > 0) {
     const times = await rangeFrameTimes(o, info, tools.ffprobe, range);
     frameLimit = times.length - resumedFrames;
