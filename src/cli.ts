@@ -15,6 +15,7 @@ import { registerPreview } from './commands/preview.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerGpu } from './commands/gpu.js';
 import { registerScaleOut } from './commands/scale-out.js';
+import { packageVersion } from './version.js';
 
 
 const debug = process.argv.includes('--debug');
@@ -66,7 +67,7 @@ function fail(err: unknown): never {
 export function buildProgram(): Command {
   const program = new Command('esrvid')
     .description('Upscale videos with ESRGAN-family super-resolution networks (Real-ESRGAN) on ONNX Runtime')
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .version(packageVersion())
     .option('--debug', 'show stack traces for errors')
     .option('-q, --quiet', 'print only errors')
     .exitOverride()

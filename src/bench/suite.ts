@@ -25,6 +25,7 @@ import { planCases, type BenchCase } from './plan.js';
 import { framesPerSecond, median, pairedRatio, relativeSpread } from './stats.js';
 import { exportTorchWeights, type Architecture } from './torch-weights.js';
 import { TorchReference, type TorchInfo } from './torch-reference.js';
+import { packageVersion } from '../version.js';
 
 export interface BenchOptions {
   models?: string[];
@@ -150,7 +151,7 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
     startedAt,
     durationMs: 0,
     machine: describeMachine(),
-    versions: { esrvid: await packageVersion(), node: process.version, onnxruntime: (await import('onnxruntime-node')).env.versions.common },
+    versions: { esrvid: packageVersion(), node: process.version, onnxruntime: (await import('onnxruntime-node')).env.versions.common },
     options: withoutRuntime(o),
     loadAverages: [],
     models: [],
@@ -471,13 +472,4 @@ async function measureEndToEnd(o: BenchOptions, notes: string[], tmp: string): P
 function withoutRuntime(o: BenchOptions): SuiteResult['options'] {
   const { log: _log, python: _python, ...options } = o;
   return options;
-}
-
-async function packageVersion(): Promise<string> {
-  try {
-    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }

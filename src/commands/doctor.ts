@@ -10,6 +10,7 @@ import type { CudaCheck, VulkanCheck } from '../infer/gpu-libraries.js';
 import type { GpuInfo } from '../infer/gpus.js';
 import type { ProviderFileStatus } from '../infer/cuda-provider.js';
 import { formatBytes, renderTable } from './format.js';
+import { packageVersion } from '../version.js';
 
 export interface DoctorReport {
   esrvid: string;
@@ -84,7 +85,7 @@ export async function doctorReport(env: NodeJS.ProcessEnv = process.env): Promis
   }
 
   return {
-    esrvid: await packageVersion(),
+    esrvid: packageVersion(),
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
     onnxruntime: { version: ort.env.versions.common, binDir: cuda.binDir, backends: ort.listSupportedBackends() },
@@ -149,14 +150,4 @@ export function renderDoctor(r: DoctorReport): string {
   if (r.ffmpeg.error) lines.push(`  not usable: ${r.ffmpeg.error}`);
   else lines.push(`  ffmpeg: ${r.ffmpeg.ffmpeg}`, `  ffprobe: ${r.ffmpeg.ffprobe}`);
   return `${lines.join('\n')}\n`;
-}
-
-async function packageVersion(): Promise<string> {
-  try {
-    const { readFile } = await import('node:fs/promises');
-    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
