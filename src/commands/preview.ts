@@ -10,31 +10,20 @@ import { previewClip } from '../preview/clip.js';
 import { previewFrames, MAX_PREVIEW_FRAMES, type CompareMode } from '../preview/preview.js';
 import { describePoint, parseClipRange, parseCrop, parseModelList, parsePoint, type ClipRange, type CropRect, type PreviewPoint } from '../preview/spec.js';
 import { pullReporter } from './models.js';
-import { plainReporter } from './upscale.js';
+import { plainReporter, type UpscaleCliOptions } from './upscale.js';
 
-export interface PreviewCliOptions {
+/** The main command's options that mean the same here, and preview's own. */
+export interface PreviewCliOptions extends Pick<UpscaleCliOptions,
+  'model' | 'scale' | 'tile' | 'tilePad' | 'threads' | 'codec' | 'crf' | 'preset' | 'pixFmt' | 'yes' | 'quiet' | 'ffmpeg' | 'ffprobe'> {
   at?: PreviewPoint;
   range?: ClipRange;
   count?: number;
   output?: string;
   compare?: CompareMode;
   crop?: CropRect;
-  model: string;
   models?: string[];
-  scale?: number;
   device: 'cpu';
   precision: 'fp32' | 'int8';
-  tile?: number | 'auto';
-  tilePad?: number;
-  threads?: number;
-  codec?: string;
-  crf?: number;
-  preset?: string;
-  pixFmt?: string;
-  yes?: boolean;
-  quiet?: boolean;
-  ffmpeg?: string;
-  ffprobe?: string;
 }
 
 
