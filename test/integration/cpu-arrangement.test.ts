@@ -39,16 +39,16 @@ async function upscale(model: Uint8Array, img: { data: Uint8Array; width: number
 }
 
 describe.each([
-  // name, PReLUs, scalar Muls (RRDB residual scaling), crop size
-  ['realesr-general-x4v3', 33, 0, 96],
-  ['realesr-animevideov3-x4', 17, 0, 96],
-  ['realesrgan-x4plus', 0, 23, 36],
-])('%s arranged for the CPU', (name, prelus, scales, size) => {
+  // name, PReLUs, scalar Muls (RRDB residual scaling), output fold, crop size
+  ['realesr-general-x4v3', 33, 0, 'shuffle', 96],
+  ['realesr-animevideov3-x4', 17, 0, 'shuffle', 96],
+  ['realesrgan-x4plus', 0, 23, 'plain', 36],
+] as const)('%s arranged for the CPU', (name, prelus, scales, fold, size) => {
   it('gives the same frames as the canonical model and runs without layout reorders', async () => {
     await pullModel(name);
     const canonical = new Uint8Array(readFileSync(onnxPath(name)));
     const r = arrangeForCpu(canonical);
-    expect(r).toMatchObject({ depthwise: prelus, leaky: 0, kept: 0, scales });
+    expect(r).toMatchObject({ depthwise: prelus, leaky: 0, kept: 0, scales, output: fold });
     // The trained slopes include values above 1: the sign folding is exercised on real weights.
     if (prelus) expect(r.negatedChannels).toBeGreaterThan(0);
 
@@ -75,7 +75,12 @@ describe.each([
     // residual stream and every dense-block Concat after the first residual scaling.
     expect(reorders(before)).toBeGreaterThanOrEqual(2 * (prelus + scales));
     expect(after.get('PRelu')).toBeUndefined();
-    // One reorder into the blocked layout at the first conv, one out before DepthToSpace.
+    // One reorder into the blocked layout at the first conv, one out (to NHWC) after the last.
     expect(reorders(after)).toBeLessThanOrEqual(2);
+    // The output tail left no float pass but Clip and Cast: no Round, and for the pixel shuffle no
+    // DepthToSpace or Resize (RRDBNet's body upsamples with Resize itself).
+    expect(after.get('Round')).toBeUndefined();
+    if (fold === 'shuffle') for (const op of ['Resize', 'Upsample', 'DepthToSpace']) expect(after.get(op)).toBeUndefined();
+    expect(before.get('DepthToSpace') ?? 0).toBe(fold === 'shuffle' ? 1 : 0);
   });
 });

@@ -7,7 +7,7 @@
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
-import { GraphBuilder } from '../../src/models/onnx/graph-builder.js';
+import { buildFrameModel, GraphBuilder } from '../../src/models/onnx/graph-builder.js';
 import { arrangeForCpu } from '../../src/models/onnx/arrange-for-cpu.js';
 
 const C = 16;
@@ -142,5 +142,72 @@ describe('PReLU arranged for the CPU', () => {
     expect(r).toMatchObject({ scales: 1, depthwise: 0 });
     expect(opTypes(r.bytes!).filter((o) => o === 'Mul')).toHaveLength(1);
     await expectSameFunction(model, r.bytes!);
+  });
+});
+
+/** uint8 frames of noise with flat black and white patches (outputs clipped at both ends). */
+function frameNoise(h: number, w: number, seed: number): Uint8Array {
+  const n = noise(h * w * 3, seed, 1);
+  return Uint8Array.from(n, (v, i) => {
+    const x = Math.floor(i / 3) % w;
+    return x < 2 ? 0 : x > w - 3 ? 255 : Math.round((v + 1) * 127.5);
+  });
+}
+
+async function upscaleFrame(model: Uint8Array, frame: Uint8Array, h: number, w: number): Promise<{ data: Uint8Array; dims: readonly number[] }> {
+  const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+  try {
+    const out = await s.run({ frames: new ort.Tensor('uint8', frame, [1, h, w, 3]) });
+    return { data: out.upscaled!.data as Uint8Array, dims: out.upscaled!.dims };
+  } finally {
+    await s.release();
+  }
+}
+
+/** The same 8-bit frames: a value may move by one level where rounding sat on .5, nothing more. */
+async function expectSameFrames(model: Uint8Array, arranged: Uint8Array, scale: number) {
+  const [h, w] = [H, W];
+  const frame = frameNoise(h, w, 5);
+  const [a, b] = [await upscaleFrame(model, frame, h, w), await upscaleFrame(arranged, frame, h, w)];
+  expect(b.dims).toEqual([1, h * scale, w * scale, 3]);
+  expect(a.dims).toEqual(b.dims);
+  let differ = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    expect(Math.abs(a.data[i]! - b.data[i]!)).toBeLessThanOrEqual(1);
+    if (a.data[i] !== b.data[i]) differ++;
+  }
+  expect(differ / a.data.length).toBeLessThan(2e-3);
+  // Both ends of the range occur, so the clipping is exercised.
+  expect(b.data.includes(0) && b.data.includes(255)).toBe(true);
+}
+
+/** An SRVGGNetCompact-shaped frame model: convs, pixel shuffle, the nearest-upsampled input added back. */
+const shuffleModel = (r: number, mode = 'CRD') => buildFrameModel((g, x) => {
+  const h = g.prelu(conv3(g, x, 3, C, 30), SLOPES.map((s) => Math.min(s, 1)));
+  const out = g.conv(h, noise(3 * r * r * C * 9, 31, 0.6), noise(3 * r * r, 32, 0.5), { outChannels: 3 * r * r, inChannels: C, kernel: [3, 3], pads: [1, 1, 1, 1] });
+  return g.node('Add', [g.node('DepthToSpace', [out], { blocksize: r, mode }), g.resize(x, 'nearest', r, r)]);
+}).serialize('fp32');
+
+describe('the 8-bit output folded into the last convolution', () => {
+  it.each([4, 2])('pixel shuffle x%i + upsampled input: the same frames, without DepthToSpace, Resize or Round', async (r) => {
+    const model = shuffleModel(r);
+    const a = arrangeForCpu(model);
+    expect(a.output).toBe('shuffle');
+    const ops = opTypes(a.bytes!);
+    for (const op of ['DepthToSpace', 'Resize', 'Round']) expect(ops).not.toContain(op);
+    await expectSameFrames(model, a.bytes!, r);
+  });
+
+  it('a convolution straight into the output (RRDBNet): x255 and Round folded, the same frames', async () => {
+    const model = buildFrameModel((g, x) => conv3(g, g.leakyRelu(conv3(g, x, 3, C, 33), 0.2), C, 3, 34)).serialize('fp32');
+    const a = arrangeForCpu(model);
+    expect(a).toMatchObject({ output: 'plain', depthwise: 0, leaky: 0 });
+    expect(opTypes(a.bytes!)).not.toContain('Round');
+    await expectSameFrames(model, a.bytes!, 1);
+  });
+
+  it('leaves a tail it does not recognise (DepthToSpace in DCR order) as it is', () => {
+    const a = arrangeForCpu(shuffleModel(2, 'DCR'));
+    expect(a.output).toBeUndefined();
   });
 });

@@ -23,6 +23,10 @@
  *   realesrgan-x4plus. As a depthwise 1x1 convolution (every weight = the scalar) it stays
  *   blocked, and the Add after it is fused into that convolution.
  *
+ * - The frame model's 8-bit output (x255, Clip, Round, Cast, and for SRVGGNetCompact the pixel
+ *   shuffle and the upsampled input added back) is folded into the last convolution
+ *   (fold-output.ts): fewer passes over the upscaled frame, and none of them in float.
+ *
  * Rewrites whose neighbours do not allow them (weights shared, other consumers, grouped
  * consumers, unknown channel count) are skipped. The result computes the same function up to
  * float rounding.
@@ -32,6 +36,7 @@
  * keeps the plain graph.
  */
 import onnxProto from 'onnx-proto';
+import { foldOutput, type OutputFold } from './fold-output.js';
 import { floatValues } from './tensor.js';
 
 const { onnx } = onnxProto;
@@ -53,6 +58,8 @@ export interface CpuArrangement {
   kept: number;
   /** Scalar Muls turned into depthwise convolutions. */
   scales: number;
+  /** The frame output folded into the last convolution (src/models/onnx/fold-output.ts). */
+  output?: OutputFold;
   /** A quantized (QDQ) graph, left as it is. */
   quantized?: boolean;
 }
@@ -139,16 +146,19 @@ export function arrangeForCpu(bytes: Uint8Array): CpuArrangement {
     out.depthwise++;
   }
 
-  if (out.depthwise + out.leaky + out.scales === 0) return out;
   graph.node = nodes;
   for (const [name, f] of floats) {
     const t = inits.get(name)!;
     t.rawData = new Uint8Array(f.buffer);
     t.floatData = [];
   }
-  // The slopes of rewritten PReLUs are no longer read; ONNX Runtime would warn about each.
-  const read = new Set(nodes.flatMap((m) => m.input ?? []));
-  graph.initializer = [...(graph.initializer ?? []).filter((t) => read.has(t.name ?? '')), ...added];
+  graph.initializer = [...(graph.initializer ?? []), ...added];
+  // After the sign folding, which may have changed the last convolution's input weights.
+  out.output = foldOutput(graph);
+  if (out.depthwise + out.leaky + out.scales === 0 && !out.output) return { ...none, kept: out.kept };
+  // The slopes of rewritten PReLUs and the folded tail's constants are no longer read; ONNX Runtime would warn about each.
+  const read = new Set(graph.node.flatMap((m) => m.input ?? []));
+  graph.initializer = graph.initializer.filter((t) => read.has(t.name ?? ''));
   out.bytes = onnx.ModelProto.encode(model).finish();
   return out;
 
