@@ -13,6 +13,8 @@ export interface StartEvent {
   deviceReason?: string;
   precision: string;
   batch: number;
+  /** Inference sessions upscaling side by side (CPU lanes); 1 on a GPU. */
+  lanes?: number;
   tile: number;
   /** Expected frames (from the container; may be absent or approximate for some inputs). */
   totalFrames?: number;

@@ -74,7 +74,10 @@ export interface UpscaleOptions {
   precision?: ModelPrecision;
   /** Frames per inference call (default: 1 on the CPU; on CUDA, as many as free GPU memory holds, up to 8). */
   batch?: number;
+  /** Inference threads in all (default: every physical core on the CPU). */
   threads?: number;
+  /** CPU sessions upscaling frames side by side, threads / lanes threads each (default: src/infer/device.ts cpuLanes). */
+  lanes?: number;
   codec?: string;
   crf?: number;
   preset?: string;
@@ -183,7 +186,7 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   // processes were being spawned, the fuzz suite hung on 1 case in 800 (0 in 800 in this order),
   // for ~50 ms of start-up saved.
   const upscaler = await Upscaler.open({
-    device: int8 ? 'cpu' : o.device ?? 'auto', gpu: o.gpu, threads: o.threads, precision: o.precision === 'int8' ? 'fp32' : o.precision, workerUrl: o.inferenceWorker,
+    device: int8 ? 'cpu' : o.device ?? 'auto', gpu: o.gpu, threads: o.threads, lanes: o.lanes, precision: o.precision === 'int8' ? 'fp32' : o.precision, workerUrl: o.inferenceWorker,
   });
   try {
     return await runJob(o, ctx, upscaler);
@@ -266,7 +269,9 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       batch = o.batch ?? autoBatch(inW, inH, bytesPerPixel, budget);
     }
   }
-  const tile = o.tile === undefined || o.tile === 'auto' ? autoTileSize(inW, inH, batch, tilePad, bytesPerPixel, budget) : o.tile;
+  // Every lane holds its own batch in memory at once.
+  const lanes = upscaler.lanes;
+  const tile = o.tile === undefined || o.tile === 'auto' ? autoTileSize(inW, inH, batch * lanes, tilePad, bytesPerPixel, budget) : o.tile;
   const tilePlan = tile > 0 && (inW > tile || inH > tile) ? planTiles(inW, inH, tile, tilePad) : undefined;
   const fps = v.avgFrameRate || v.rFrameRate;
   const totalFrames = range.frameCount ?? (range.durationSeconds !== undefined && fps ? Math.round(range.durationSeconds * fps)
@@ -328,7 +333,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
 
   emit({
     type: 'start', input: o.input, output: o.output, inputSize: [inW, inH], outputSize: [outW, outH],
-    model: model.name, modelReason: model.reason, device, deviceReason: upscaler.selection.reason, precision: model.precision, batch, tile: tilePlan ? tile : 0, totalFrames, fps,
+    model: model.name, modelReason: model.reason, device, deviceReason: upscaler.selection.reason, precision: model.precision, batch, lanes, tile: tilePlan ? tile : 0, totalFrames, fps,
   });
   if (tilePlan && (o.tile === undefined || o.tile === 'auto')) {
     emit({ type: 'warning', message: `frames of ${inW}x${inH} need about ${(inW * inH * bytesPerPixel / 2 ** 30).toFixed(1)} GiB with ${model.name}${isGpu(device) ? ` on ${device}` : ''}: upscaling in ${tilePlan.tiles.length} tiles of ${tile} px (--tile to choose)` });
@@ -350,10 +355,12 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   o.signal?.addEventListener('abort', onOuterAbort, { once: true });
   const signal = internal.signal;
 
-  const slotsCount = 2;
+  // Two slots per lane: one being upscaled and one queued behind it in the lane's worker (or
+  // waiting for the encoder), so a lane never idles between calls.
+  const slotsCount = 2 * lanes;
   const decoder = new Decoder({
     ffmpeg: tools.ffmpeg, input: o.input, streamIndex: v.index, width: inW, height: inH, colour,
-    noAutorotate: keepRotationTag, poolSize: batch * 2 + 2, signal, startSeconds: seekSeconds,
+    noAutorotate: keepRotationTag, poolSize: batch * (slotsCount + 1) + 2, signal, startSeconds: seekSeconds,
   });
   const stage = { decode: 0, infer: 0, encode: 0 };
   let framesOut = resumedFrames;
@@ -369,11 +376,10 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   const interval = o.progressIntervalMs ?? 250;
   const encodeQueue = new PQueue({ concurrency: 1 });
   const freeSlots: BatchSlot[] = [];
-  let slotWaiter: ((s: BatchSlot) => void) | undefined;
-  const takeSlot = () => freeSlots.pop() ?? new Promise<BatchSlot>((r) => (slotWaiter = r));
+  const slotWaiters: ((s: BatchSlot) => void)[] = [];
+  const takeSlot = () => freeSlots.pop() ?? new Promise<BatchSlot>((r) => slotWaiters.push(r));
   const giveSlot = (s: BatchSlot) => {
-    const w = slotWaiter;
-    slotWaiter = undefined;
+    const w = slotWaiters.shift();
     if (w) w(s);
     else freeSlots.push(s);
   };
@@ -398,7 +404,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       freeSlots.push(tilePlan ? upscaler.allocateSlot(batch, tilePlan.windowW, tilePlan.windowH) : upscaler.allocateSlot(batch, inW, inH));
     }
     const frameOutBytes = frameW * frameH * 3;
-    // Tiled frames are stitched into these before encoding (two: one filling, one being written);
+    // Tiled frames are stitched into these before encoding (one per slot: being filled, waiting their turn, being written);
     // made when tiling starts, which the out-of-memory back-off may do mid-job.
     let outFrames: FramePool | undefined;
     const ups = upscaler;
@@ -406,13 +412,14 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     let tiles: TilePlan | undefined = tilePlan;
 
     /**
-     * After an inference call failed: out of memory hands its slot back and moves to the next
-     * smaller plan (src/infer/oom.ts), for the caller to run the same frames again; anything else,
-     * or nothing smaller left, fails the job.
+     * After an inference call made under `used` failed with out of memory: the next smaller plan
+     * (src/infer/oom.ts), for the caller to run the same frames again. When another lane already
+     * moved past `used`, the current plan stands (one failure, one step down). Anything but out
+     * of memory, or nothing smaller left, fails the job. The caller has handed the slot back.
      */
-    const backOff = (err: unknown): void => {
+    const backOff = (err: unknown, used: InferencePlan): void => {
       if (!(err instanceof InferenceError) || !err.outOfMemory) throw err;
-      if (err.slot) giveSlot(err.slot);
+      if (used.batch !== plan.batch || used.tile !== plan.tile) return;
       const next = nextPlan(plan, inW, inH);
       const what = isGpu(device) ? `${device} ran out of memory` : 'inference ran out of memory';
       if (!next) {
@@ -423,9 +430,14 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       plan = next;
       tiles = plan.tile > 0 ? planTiles(inW, inH, plan.tile, tilePad) : undefined;
     };
-    let encodeError: unknown;
+    /** The first failure of any stage; the job stops at it. */
+    let stageError: unknown;
+    const fail = (err: unknown) => {
+      stageError ??= err;
+      internal.abort();
+    };
 
-    /** Hands upscaled frames to the encoder stage (in order); `done` runs once they are written. */
+    /** Hands upscaled frames to the encoder stage; `done` runs once they are written. */
     const queueEncode = async (frames: Uint8Array[], pts: number[], done: () => void) => {
       await encodeQueue.onSizeLessThan(slotsCount);
       encodeQueue.add(async () => {
@@ -439,82 +451,134 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
           stage.encode += performance.now() - t;
           progress();
         } catch (err) {
-          encodeError ??= err;
-          internal.abort();
+          fail(err);
         } finally {
           done();
         }
       });
     };
 
+    /** Hands a unit's upscaled frames to the encoder, after every earlier unit has handed over its own. */
+    type HandOver = (frames: Uint8Array[], pts: number[], done: () => void) => Promise<void>;
+
+    /**
+     * One inference call. The stage's busy time is the lanes' time shared out over the lanes, so
+     * frames / busy seconds stays what the whole stage sustains (the dashboard's capacity).
+     */
+    const infer = async (slot: BatchSlot, count: number, width: number, height: number) => {
+      const r = await ups.run(slot, count, width, height);
+      stage.infer += r.ms / lanes;
+      return r;
+    };
+
     /** Frames in order under the current plan: batches of plan.batch, or each frame in tiles. */
-    const runFrames = async (frames: DecodedFrame[]) => {
+    const runFrames = async (frames: DecodedFrame[], handOver: HandOver) => {
       for (let i = 0; i < frames.length;) {
-        if (tiles) await runTiled(frames[i++]!);
+        if (tiles) await runTiled(frames[i++]!, handOver);
         else {
           const group = frames.slice(i, i + plan.batch);
           i += group.length;
-          await runBatch(group);
+          await runBatch(group, handOver);
         }
       }
     };
 
-    const runBatch = async (frames: DecodedFrame[]): Promise<void> => {
+    const runBatch = async (frames: DecodedFrame[], handOver: HandOver): Promise<void> => {
+      // Made under a plan another lane has since shrunk: run it under the current one.
+      if (tiles || frames.length > plan.batch) return runFrames(frames, handOver);
+      const used = plan;
       const slot = await takeSlot();
       const input = new Uint8Array(slot.input);
       frames.forEach((f, i) => input.set(f.data, i * f.data.byteLength));
       let result: { slot: BatchSlot; ms: number };
       try {
-        result = await ups.run(slot, frames.length, inW, inH);
+        result = await infer(slot, frames.length, inW, inH);
       } catch (err) {
-        backOff(err);
-        await runFrames(frames); // the decoded frames are still held: nothing is lost
+        if (err instanceof InferenceError && err.slot) giveSlot(err.slot);
+        backOff(err, used);
+        await runFrames(frames, handOver); // the decoded frames are still held: nothing is lost
         return;
       }
       // Held until inference succeeded, so a retry has them; the decoder may reuse them now.
       for (const f of frames) decoder.pool.release(f.data);
-      const { slot: back, ms } = result;
-      stage.infer += ms;
+      const back = result.slot;
       const views = frames.map((_, i) => new Uint8Array(back.output, i * frameOutBytes, frameOutBytes));
-      await queueEncode(views, frames.map((f) => f.ptsUs - range.shiftUs), () => giveSlot(back));
+      await handOver(views, frames.map((f) => f.ptsUs - range.shiftUs), () => giveSlot(back));
     };
 
     /** One frame through the tiles, plan.batch windows per inference call, stitched in an output frame. */
-    const runTiled = async (frame: DecodedFrame) => {
+    const runTiled = async (frame: DecodedFrame, handOver: HandOver) => {
       const pool = (outFrames ??= new FramePool(frameOutBytes, slotsCount));
       const out = await pool.acquire(signal);
       if (!out) return;
       // Out of memory part-way: the whole frame again under the smaller plan (its tiles cover
       // every pixel of `out`, so nothing of the failed attempt survives).
       for (;;) {
+        const used = plan;
         try {
           await tileFrame(frame, tiles!, plan.batch, out);
           break;
         } catch (err) {
-          backOff(err);
+          backOff(err, used);
         }
       }
       decoder.pool.release(frame.data);
-      await queueEncode([out], [frame.ptsUs - range.shiftUs], () => pool.release(out));
+      await handOver([out], [frame.ptsUs - range.shiftUs], () => pool.release(out));
     };
 
+    /** The tiles of one frame, a call per lane at once; rejects with the first failure once all calls are back. */
     const tileFrame = async (frame: DecodedFrame, tp: TilePlan, perCall: number, out: Buffer) => {
       const winOut = tp.windowW * tp.windowH * 3 * model.scale * model.scale;
-      for (let i = 0; i < tp.tiles.length; i += perCall) {
+      const calls = new Set<Promise<void>>();
+      let failure: unknown;
+      for (let i = 0; i < tp.tiles.length && failure === undefined; i += perCall) {
+        while (calls.size >= lanes) await Promise.race(calls);
+        if (failure !== undefined) break;
         const group = tp.tiles.slice(i, i + perCall);
         const slot = await takeSlot();
         const input = new Uint8Array(slot.input);
         group.forEach((t, k) => copyWindow(frame.data, tp, t, input, k * tp.windowW * tp.windowH * 3));
-        const { slot: back, ms } = await ups.run(slot, group.length, tp.windowW, tp.windowH);
-        stage.infer += ms;
-        const res = new Uint8Array(back.output);
-        group.forEach((t, k) => placeCore(res, k * winOut, tp, t, model.scale, out));
-        giveSlot(back);
+        const call = infer(slot, group.length, tp.windowW, tp.windowH).then(({ slot: back }) => {
+          const res = new Uint8Array(back.output);
+          group.forEach((t, k) => placeCore(res, k * winOut, tp, t, model.scale, out));
+          giveSlot(back);
+        }, (err: unknown) => {
+          if (err instanceof InferenceError && err.slot) giveSlot(err.slot);
+          failure ??= err;
+        }).finally(() => calls.delete(call));
+        calls.add(call);
       }
+      await Promise.all(calls);
+      if (failure !== undefined) throw failure;
+    };
+
+    /**
+     * Units of work (a batch, or one tiled frame) run up to one per slot at once, spread over the
+     * lanes. Each hands its frames to the encoder only after the unit before it has, so frames
+     * leave in decode order whichever lane finishes first; a lane that finished early goes on with
+     * the next unit meanwhile. With no more units than slots, the earliest unit (which may need a
+     * slot again after running out of memory) always finds one that no later unit is holding.
+     */
+    const running = new Set<Promise<void>>();
+    let handedOver: Promise<void> = Promise.resolve();
+    const launch = async (unit: (handOver: HandOver) => Promise<void>) => {
+      while (running.size >= slotsCount) await Promise.race(running);
+      const before = handedOver;
+      let finished!: () => void;
+      handedOver = new Promise<void>((r) => (finished = r));
+      const handOver: HandOver = async (frames, pts, done) => {
+        await before;
+        await queueEncode(frames, pts, done);
+      };
+      const task = unit(handOver).catch(fail).finally(() => {
+        finished();
+        running.delete(task);
+      });
+      running.add(task);
     };
 
     // Decoding runs ahead on its own, bounded by the frame pool, so the next batch is ready
-    // the moment inference finishes the current one.
+    // the moment a lane finishes the current one.
     const decoded = new AsyncQueue<DecodedFrame>();
     const tickUs = Math.max(1, Math.ceil((1e6 * v.timeBase[0]) / v.timeBase[1]));
     let lastDecodedPtsUs = -Infinity;
@@ -559,21 +623,24 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       const next = await decoded.next();
       stage.decode += performance.now() - t;
       if (next.done || signal.aborted) break;
-      if (tiles) {
-        await runTiled(next.value);
-        continue;
-      }
+      // A frame per unit once tiling; else a batch. The plan may shrink while a batch fills
+      // (another lane ran out of memory): runFrames splits it under the plan of the moment.
       pending.push(next.value);
-      if (pending.length >= plan.batch) {
-        const b = pending;
+      if (tiles || pending.length >= plan.batch) {
+        const unit = pending;
         pending = [];
-        await runBatch(b);
+        await launch((handOver) => runFrames(unit, handOver));
       }
     }
-    if (pending.length && !signal.aborted) await runFrames(pending);
+    if (pending.length && !signal.aborted) {
+      const rest = pending;
+      await launch((handOver) => runFrames(rest, handOver));
+    }
+    await Promise.all(running);
+    if (stageError) throw stageError;
     await decoding;
     await encodeQueue.onIdle();
-    if (encodeError) throw encodeError;
+    if (stageError) throw stageError;
     if (o.signal?.aborted) throw new CancelledError();
     if (signal.aborted) throw new CancelledError();
     await writer.finish();

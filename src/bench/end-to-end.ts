@@ -68,11 +68,11 @@ export function readDoneEvent(lines: readonly string[]): Omit<EndToEndRun, 'wall
   throw new Error('esrvid --json ended without a done event');
 }
 
-export async function runEndToEnd(clip: string, model: string, threads: number): Promise<EndToEndRun> {
+export async function runEndToEnd(clip: string, model: string, threads: number, lanes?: number): Promise<EndToEndRun> {
   const dir = await mkdtemp(join(tmpdir(), 'esrvid-bench-'));
   try {
     // --device cpu: the inference-only side of this comparison runs on the CPU too.
-    const args = [CLI, clip, join(dir, 'out.mp4'), '--json', '-y', '--no-tui', '--device', 'cpu', '--model', model, '--threads', String(threads)];
+    const args = [CLI, clip, join(dir, 'out.mp4'), '--json', '-y', '--no-tui', '--device', 'cpu', '--model', model, '--threads', String(threads), ...(lanes ? ['--lanes', String(lanes)] : [])];
     const started = performance.now();
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];

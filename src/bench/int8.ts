@@ -42,10 +42,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export async function measureInt8(
   m: Int8Model,
   sizes: readonly [number, number][],
-  o: { runs: number; warmup: number; minCaseMs: number; threads: number; pauseMs: number; log: (line: string) => void },
+  o: { runs: number; warmup: number; minCaseMs: number; threads: number; lanes?: number; pauseMs: number; log: (line: string) => void },
 ): Promise<Int8CaseResult[]> {
-  const fp32 = await OrtStage.open(m.fp32Path, m.scale, o.threads);
-  const int8 = await OrtStage.open(m.int8Path, m.scale, o.threads, { precision: 'int8' });
+  const fp32 = await OrtStage.open(m.fp32Path, m.scale, o.threads, { lanes: o.lanes });
+  const int8 = await OrtStage.open(m.int8Path, m.scale, o.threads, { precision: 'int8', lanes: o.lanes });
   const results: Int8CaseResult[] = [];
   try {
     for (const [width, height] of sizes) {

@@ -4,31 +4,38 @@
  * BENCHMARKS.md shows what each kept change buys on the machine at hand, not on the day it was
  * made.
  */
-import type { SessionConfig } from '../infer/worker-protocol.js';
 import { otherLoad, snapshot } from './contention.js';
 import { realFrames } from './frames.js';
 import { alternate } from './alternate.js';
-import { OrtStage } from './ort-stage.js';
+import { OrtStage, type StageChanges } from './ort-stage.js';
 import { framesPerSecond, median, pairedRatio } from './stats.js';
 
 export interface Lever {
   name: string;
   /** What the lever changes, for the report. */
   description: string;
-  /** Session configuration changes that turn the lever off (on = the pipeline's default). */
-  off: Partial<SessionConfig>;
+  /** The stage with the lever on (default: the pipeline's own). */
+  on?: StageChanges;
+  /** The stage with the lever off. */
+  off: StageChanges;
 }
 
 export const LEVERS: readonly Lever[] = [
   {
+    name: 'lanes',
+    description: 'one session per core, each upscaling its own frames (src/infer/device.ts cpuLanes), against one session with every thread',
+    off: { lanes: 1 },
+  },
+  {
     name: 'CPU graph arrangement',
-    description: 'PReLU as depthwise conv + ReLU + Add, RRDB residual scaling as a depthwise conv, so ONNX Runtime keeps its blocked layout (src/models/onnx/arrange-for-cpu.ts)',
-    off: { arrangeForCpu: false },
+    description: 'PReLU as depthwise conv + ReLU + Add, RRDB residual scaling as a depthwise conv, the output tail folded into the last convolution, so ONNX Runtime keeps its blocked layout (src/models/onnx/arrange-for-cpu.ts)',
+    off: { session: { arrangeForCpu: false } },
   },
   {
     name: 'no thread spinning',
-    description: 'ONNX Runtime\'s intra-op threads sleep instead of spinning between operators and runs, leaving the cores to FFmpeg',
-    off: { extra: {} },
+    description: 'ONNX Runtime\'s intra-op threads sleep instead of spinning between operators and runs, leaving the cores to FFmpeg (measured with one lane: a one-thread session has no threads to spin)',
+    on: { lanes: 1 },
+    off: { lanes: 1, session: { extra: {} } },
   },
 ];
 
@@ -50,13 +57,13 @@ export async function measureLever(
   lever: Lever,
   model: { name: string; path: string; scale: number },
   c: { width: number; height: number; batch: number },
-  o: { threads: number; runs: number; warmup: number; pauseMs: number },
+  o: { threads: number; lanes?: number; runs: number; warmup: number; pauseMs: number },
 ): Promise<LeverResult> {
   const frames = realFrames(c.batch, c.width, c.height);
-  const on = await OrtStage.open(model.path, model.scale, o.threads);
+  const on = await OrtStage.open(model.path, model.scale, o.threads, { lanes: o.lanes, ...lever.on });
   let off: OrtStage | undefined;
   try {
-    off = await OrtStage.open(model.path, model.scale, o.threads, { session: lever.off });
+    off = await OrtStage.open(model.path, model.scale, o.threads, { lanes: o.lanes, ...lever.off });
     const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
     const time = async (s: OrtStage) => {
       await sleep(o.pauseMs);

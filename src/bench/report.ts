@@ -87,12 +87,12 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
     ['Node.js', r.versions.node],
     ['onnxruntime-node', r.versions.onnxruntime],
     ['PyTorch (reference)', r.versions.torch ? `${r.versions.torch.torch}, numpy ${r.versions.torch.numpy}, oneDNN ${r.versions.torch.mkldnn ? 'on' : 'off'}` : 'not run'],
-    ['threads', `${r.options.threads} (ONNX Runtime intra-op; PyTorch set_num_threads)`],
+    ['threads', `${r.options.threads} in all: esrvid ${r.stage ? `${r.stage.lanes} lane(s) x ${r.stage.threadsPerLane} ONNX Runtime intra-op thread(s)` : 'ONNX Runtime intra-op'}; PyTorch set_num_threads(${r.options.threads})`],
     ['precision', r.options.precision],
     ['FMA peak', peak ? `${peak.toFixed(0)} GFLOP/s FP32 (${peakHow(r)})` : 'not measured'],
   ]));
   push('## Inference: esrvid (ONNX Runtime) vs PyTorch', '');
-  push('Frames per second of one inference call on `batch` frames (uint8 RGB frames in, uint8 frames out, as the pipeline does), '
+  push('Frames per second at `batch` frames per inference call (uint8 RGB frames in, uint8 frames out, as the pipeline does), '
     + `median of ${r.options.runs} runs after ${r.options.warmup} warm-up (fast cases: more runs, up to ${3 * r.options.runs}, until ${r.options.minCaseMs / 1000} s of measured time); `
     + 'esrvid/PyTorch is the median of the per-pair ratios (esrvid and PyTorch runs alternate on the same frames). GFLOP/s counts the convolutions only (2 per multiply-accumulate), '
     + 'from the ONNX graph; % peak is of the FMA peak above.', '');
@@ -162,8 +162,11 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
   push('- **Side by side.** The machine is shared and its speed changes by the minute, so nothing here compares numbers taken at different times: '
     + 'for each case esrvid and PyTorch alternate run by run (ABBA: every other pair PyTorch goes first, so a drift in speed favours neither), with a '
     + `${r.options.pauseMs} ms pause between runs so that neither runtime's spinning worker threads eat into the other's run, and ratios are medians of per-pair ratios.`);
-  push('- **esrvid** is its own inference stage: the `Upscaler` worker thread and ONNX Runtime session the pipeline uses, with the model esrvid converted '
-    + '(uint8 NHWC in and out, normalisation, clamping and rounding inside the graph). The time is the `session.run()` call.');
+  push('- **esrvid** is its own inference stage: the `Upscaler` worker threads and ONNX Runtime sessions the pipeline uses, with the model esrvid converted '
+    + '(uint8 NHWC in and out, normalisation, clamping and rounding inside the graph) and arranged for the CPU. On the CPU the stage runs lanes: '
+    + 'sessions side by side, each upscaling its own frames (the threads shared out between them), as the pipeline keeps them all busy. '
+    + 'A timed run is one call per lane, all at once; its time is the wall time from the first call sent to the last result back, divided by the lanes '
+    + '(so one lane is the `session.run()` call plus the hand-over between threads). PyTorch runs one call at a time with every thread: the reference as its users run it.');
   push('- **PyTorch** (scripts/bench-pytorch.py) rebuilds SRVGGNetCompact and RRDBNet as in BasicSR from the very weights of the ONNX file '
     + '(exported by src/bench/torch-weights.ts), in eval mode under `torch.inference_mode()`, channels_last, with the same threads; the time covers the same work '
     + '(uint8 NHWC to float, the network, back to uint8). Before timing, both runtimes upscale one frame and their float outputs are compared '

@@ -44,6 +44,8 @@ export interface BenchOptions {
    */
   minCaseMs: number;
   threads: number;
+  /** esrvid's lanes (default: the pipeline's for `threads`, src/infer/device.ts cpuLanes). */
+  lanes?: number;
   reference: 'pytorch' | 'none';
   python: string;
   /** Idle time between alternating runs, ms. */
@@ -126,6 +128,8 @@ export interface SuiteResult {
   machine: MachineInfo;
   versions: { esrvid: string; node: string; onnxruntime: string; torch?: TorchInfo; compiler?: string };
   options: Omit<BenchOptions, 'log' | 'python'>;
+  /** How esrvid's stage ran: lanes x threads per lane (`options.threads` in all). */
+  stage?: { lanes: number; threadsPerLane: number };
   peak?: { gflops: number; measured: FmaPeak[] };
   models: ModelResult[];
   cases: CaseResult[];
@@ -289,7 +293,8 @@ async function measureModel(
   const { name } = model;
   const graph = decodeModel(await readFile(fp32));
   const flops = countFlops(graph);
-  const stage = await OrtStage.open(model.path, model.scale, o.threads, { precision: model.precision });
+  const stage = await OrtStage.open(model.path, model.scale, o.threads, { precision: model.precision, lanes: o.lanes });
+  result.stage ??= { lanes: stage.lanes, threadsPerLane: Math.max(1, Math.floor(o.threads / stage.lanes)) };
   const mr: ModelResult = { name, path: model.path, architecture: model.architecture, flops, loadMs: stage.loadMs };
   result.models.push(mr);
   o.log(`${name}: ${(flops.convFlopsPerInputPixel / 1e6).toFixed(2)} MFLOP per input pixel, ${flops.convCount} convolutions, ${(flops.parameterCount / 1e6).toFixed(2)} M parameters`);
@@ -418,7 +423,7 @@ async function measureEndToEnd(o: BenchOptions, notes: string[], tmp: string): P
       const before = snapshot();
       let run: EndToEndRun;
       try {
-        run = await runEndToEnd(clip, o.endToEndModel, o.threads);
+        run = await runEndToEnd(clip, o.endToEndModel, o.threads, o.lanes);
       } catch (err) {
         notes.push(`end-to-end run failed: ${(err as Error).message}`);
         return undefined;
@@ -426,7 +431,7 @@ async function measureEndToEnd(o: BenchOptions, notes: string[], tmp: string): P
       runs.push(run);
       const between = snapshot();
       const [w, h] = run.inputSize;
-      stage ??= await OrtStage.open(model.path, model.scale, o.threads, { precision: model.precision });
+      stage ??= await OrtStage.open(model.path, model.scale, o.threads, { precision: model.precision, lanes: o.lanes });
       await sleep(o.pauseMs);
       // The same frame size at batch 1 (the CLI's default), 16 frames per pair after one warm-up.
       const frames = realFrames(1, w, h);

@@ -20,6 +20,7 @@ export interface BenchCliOptions {
   warmup: number;
   minTime: number;
   threads?: number;
+  lanes?: number;
   reference: 'pytorch' | 'none';
   python?: string;
   pause: number;
@@ -60,6 +61,7 @@ export function registerBench(program: Command, run: (o: BenchCliOptions, quiet:
     .option('--warmup <n>', 'unmeasured runs before them', wholeNumber('--warmup', 0, 1000), 1)
     .option('--min-time <s>', 'fast cases get more runs (up to 3x --runs) until their measured runs take this long', wholeNumber('--min-time', 0, 3600), 8)
     .option('--threads <n>', 'inference threads for both runtimes (default: all cores)', wholeNumber('--threads', 1, 256))
+    .option('--lanes <n>', 'esrvid sessions side by side, threads/lanes threads each (default: the pipeline\'s, one per core up to 4)', wholeNumber('--lanes', 1, 64))
     .addOption(new Option('--reference <name>', 'reference implementation to compare with').choices(['pytorch', 'none']).default('pytorch'))
     .option('--python <path>', 'Python with torch for the reference (default: /usr/bin/python3, or ESRVID_BENCH_PYTHON)')
     .option('--pause <ms>', 'idle time between alternating runs', wholeNumber('--pause', 0, 10_000), 300)
@@ -107,6 +109,7 @@ export async function runBench(o: BenchCliOptions, quiet: boolean): Promise<void
     warmup: o.warmup,
     minCaseMs: o.minTime * 1000,
     threads: o.threads ?? availableParallelism(),
+    lanes: o.lanes,
     reference: o.reference,
     python: o.python ?? defaultPython(),
     pauseMs: o.pause,

@@ -122,6 +122,7 @@ export function registerScaleOut(program: Command): void {
     .addOption(new Option('--device <name>', 'where the network runs').choices(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'))
     .option('--gpu <index>', 'which CUDA GPU, counted from 0', numberIn('--gpu', 0, 63, true))
     .option('--threads <n>', 'inference threads (default: all cores; 1 on a GPU)', numberIn('--threads', 1, 256, true))
+    .option('--lanes <n>', 'CPU: frames upscaled side by side per segment (default: one lane per core, up to 4)', numberIn('--lanes', 1, 64, true))
     .option('-b, --batch <n>', 'frames per inference call', numberIn('--batch', 1, 64, true))
     .option('--name <name>', 'how status names this worker (default host:pid[:gpuN])')
     .option('--lock-seconds <s>', 'lock on a running segment, renewed while the worker lives; a dead worker\'s segment is retried after it (or ESRVID_LOCK_SECONDS)', numberIn('--lock-seconds', 1, 3600), Number(process.env.ESRVID_LOCK_SECONDS ?? 30))
@@ -143,7 +144,7 @@ export function registerScaleOut(program: Command): void {
       const release = onStopSignals(controller, (sig) => log(`${sig}: giving the running segment(s) back to the queue and stopping (again to force)`));
       try {
         const why = await runWorker({
-          redis: o.redis, name: o.name, concurrency: o.concurrency, device: o.device, gpu: o.gpu, threads: o.threads, batch: o.batch,
+          redis: o.redis, name: o.name, concurrency: o.concurrency, device: o.device, gpu: o.gpu, threads: o.threads, lanes: o.lanes, batch: o.batch,
           lockSeconds: o.lockSeconds, stalledSeconds: o.stalledSeconds, maxStalled: o.maxStalled, mapPath: o.mapPath ?? [], idleExitSeconds: o.idleExit,
           ffmpeg: o.ffmpeg, ffprobe: o.ffprobe, signal: controller.signal, log,
         });

@@ -25,6 +25,7 @@ export interface UpscaleCliOptions {
   resume?: boolean;
   restart?: boolean;
   threads?: number;
+  lanes?: number;
   codec?: string;
   crf?: number;
   preset?: string;
@@ -119,7 +120,7 @@ export async function runUpscale(input: string, output: string, o: UpscaleCliOpt
     }
   };
   const opts: UpscaleOptions = {
-    input, output, scale: o.scale, start: o.start, end: o.end, frames: o.frames, model: o.model, batch: o.batch, device: o.device, gpu: o.gpu, precision: o.precision, tile: o.tile, tilePad: o.tilePad, segmentSeconds: o.segmentSeconds, resume: o.resume, restart: o.restart, threads: o.threads, codec: o.codec, crf: o.crf,
+    input, output, scale: o.scale, start: o.start, end: o.end, frames: o.frames, model: o.model, batch: o.batch, device: o.device, gpu: o.gpu, precision: o.precision, tile: o.tile, tilePad: o.tilePad, segmentSeconds: o.segmentSeconds, resume: o.resume, restart: o.restart, threads: o.threads, lanes: o.lanes, codec: o.codec, crf: o.crf,
     preset: o.preset, pixFmt: o.pixFmt, overwrite: !!o.yes, ffmpegPath: o.ffmpeg, ffprobePath: o.ffprobe,
     signal: controller.signal, onEvent, onPull: pullReporter(process.stderr, !!o.quiet || !!o.json),
   };

@@ -9,6 +9,8 @@
  * tiny probe model (src/infer/probe-model.ts) in the inference worker, whose failure message is
  * explained in the user's terms.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { DeviceError, UsageError } from '../errors.js';
 import type { Precision } from '../models/onnx/graph-builder.js';
 import type { ModelPrecision } from '../models/store.js';
@@ -79,6 +81,39 @@ export function sessionConfig(device: Device, o: { gpu?: number; threads?: numbe
   // 34.5 ms with sleeping threads, 21.0 ms with spinning ones. int8 threads spin.
   const spin = o.precision === 'int8' ? '1' : '0';
   return { executionProviders: ['cpu'], threads: o.threads ?? 0, arrangeForCpu: true, extra: { session: { intra_op: { allow_spinning: spin } } } };
+}
+
+/**
+ * CPU cores inference may use: physical cores (what ONNX Runtime's own default counts; a second
+ * hardware thread on a core adds no FMA units), within the CPUs this process may run on.
+ */
+export function inferenceCores(): number {
+  const logical = availableParallelism();
+  try {
+    const root = '/sys/devices/system/cpu';
+    const cores = new Set(readdirSync(root).filter((d) => /^cpu\d+$/.test(d))
+      .map((d) => readFileSync(`${root}/${d}/topology/thread_siblings_list`, 'utf8').trim()));
+    return cores.size > 0 ? Math.min(logical, cores.size) : logical;
+  } catch {
+    return logical;
+  }
+}
+
+/** Default lanes on the CPU at most: each lane is a whole session (weights, activations). */
+export const MAX_AUTO_LANES = 4;
+
+/**
+ * How the CPU's inference threads are split into lanes: sessions that each upscale their own
+ * frames, side by side. One session with two threads meets at a barrier after every operator,
+ * and a core taken by FFmpeg for a moment stalls both threads there; two one-thread sessions
+ * never wait for each other. On 2 cores, 2 lanes x 1 thread ran 1.03-1.13x the frames/s of
+ * 1 x 2 threads (BENCHMARKS.md). More cores than MAX_AUTO_LANES are split into threads per lane
+ * (unmeasured beyond 2 cores). `threads` is the total (default: inferenceCores()).
+ */
+export function cpuLanes(o: { threads?: number; lanes?: number } = {}): { lanes: number; threadsPerLane: number } {
+  const total = o.threads ?? inferenceCores();
+  const lanes = Math.max(1, o.lanes ?? Math.min(total, MAX_AUTO_LANES));
+  return { lanes, threadsPerLane: Math.max(1, Math.floor(total / lanes)) };
 }
 
 export interface DeviceAttempt {

@@ -1,8 +1,11 @@
 /**
- * Worker thread that owns the ONNX Runtime session. The Node binding's run() is synchronous native
- * work that would freeze the event loop (and with it decoding, encoding and the dashboard) for
- * the whole inference, so it lives here. Batches arrive as transferred ArrayBuffers and go back
- * the same way: no copies between threads, and the same buffers cycle for the whole job.
+ * Worker thread that owns one ONNX Runtime session (one lane of the Upscaler). Batches arrive as
+ * transferred ArrayBuffers and go back the same way: no copies between threads, and the same
+ * buffers cycle for the whole job. Runs are taken one at a time, in order: the binding's run()
+ * works on a thread of its own, so a second request would otherwise start a second inference
+ * beside the first (a one-thread lane would then use two cores, and a GPU session two streams of
+ * work); queued here, the next call starts the moment the previous one ends, with no round trip
+ * to the main thread in between.
  */
 import { readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
@@ -35,8 +38,18 @@ function post(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(msg, transfer);
 }
 
-parentPort!.on('message', async (msg: WorkerRequest) => {
+/** Every request waits for the one before it. */
+let queue: Promise<void> = Promise.resolve();
+/** Set as soon as 'close' arrives: runs still queued behind the current one are handed back undone. */
+let closing = false;
+parentPort!.on('message', (msg: WorkerRequest) => {
+  if (msg.type === 'close') closing = true;
+  queue = queue.then(() => handle(msg));
+});
+
+async function handle(msg: WorkerRequest): Promise<void> {
   try {
+    if (closing && msg.type === 'run') throw new Error('the inference worker is closing');
     if (msg.type === 'probe') {
       const started = performance.now();
       try {
@@ -90,4 +103,4 @@ parentPort!.on('message', async (msg: WorkerRequest) => {
     const buffers = msg.type === 'run' ? [msg.input, msg.output] : [];
     post({ type: 'error', id, message: e.message ?? String(err), input: buffers[0], output: buffers[1] }, buffers);
   }
-});
+}

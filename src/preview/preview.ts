@@ -136,7 +136,8 @@ export async function previewFrames(o: PreviewOptions): Promise<PreviewResult> {
   const files: PreviewFile[] = [];
   let imageSize: [number, number] = panelSize;
   try {
-    for (const m of models) upscalers.push(await Upscaler.start({ modelPath: m.path, scale: m.scale, threads: o.threads, precision: m.precision }));
+    // One lane with every thread: a preview waits for each frame, so its latency is what counts.
+    for (const m of models) upscalers.push(await Upscaler.start({ modelPath: m.path, scale: m.scale, threads: o.threads, lanes: 1, precision: m.precision }));
     for (const [i, frame] of frames.entries()) {
       if (o.signal?.aborted) throw new CancelledError();
       const img = await renderFrame(frame);

@@ -23,6 +23,7 @@ export interface WorkerOptions {
   device?: DeviceRequest;
   gpu?: number;
   threads?: number;
+  lanes?: number;
   batch?: number;
   /** How long a segment's lock lasts without renewal: a dead worker's segment is retried after this. */
   lockSeconds: number;
@@ -77,7 +78,7 @@ export async function runWorker(o: WorkerOptions): Promise<'stopped' | 'idle'> {
       const result = await upscaleVideo({
         input: mapPath(spec.input, o.mapPath), output: mapPath(spec.output, o.mapPath),
         model: s.model, scale: s.scale, precision: s.precision, tile: s.tile, tilePad: s.tilePad, codec: s.codec, crf: s.crf, preset: s.preset, pixFmt: s.pixFmt,
-        device: o.device, gpu: o.gpu, threads: o.threads, batch: o.batch, ffmpegPath: o.ffmpeg, ffprobePath: o.ffprobe,
+        device: o.device, gpu: o.gpu, threads: o.threads, lanes: o.lanes, batch: o.batch, ffmpegPath: o.ffmpeg, ffprobePath: o.ffprobe,
         segment: { index: segment.index, dir: attempt, frames: total, firstPtsUs: segment.firstPtsUs, endPtsUs: segment.endPtsUs ?? Infinity },
         signal: controller.signal,
         onEvent: (e) => {

@@ -4,12 +4,15 @@
  * times (so tiled and untiled results are byte-identical and checkable), and fails the way ONNX
  * Runtime's CUDA provider does when a call holds more than ESRVID_FAKE_MAX_BATCH frames or more
  * than ESRVID_FAKE_MAX_PIXELS input pixels. Like the real worker, a failed run hands its buffers
- * back. Plain JavaScript: worker threads cannot run TypeScript on Node 20.
+ * back. ESRVID_FAKE_JITTER_MS delays each answer by an amount that depends on the frame, so
+ * calls on several lanes come back out of order. Plain JavaScript: worker threads cannot run TypeScript on Node 20.
  */
 import { parentPort } from 'node:worker_threads';
 
 const maxBatch = Number(process.env.ESRVID_FAKE_MAX_BATCH ?? Infinity);
 const maxPixels = Number(process.env.ESRVID_FAKE_MAX_PIXELS ?? Infinity);
+/** Each call answers after (a sum of its input bytes % 4) x this many ms: lanes finish out of order. */
+const jitterMs = Number(process.env.ESRVID_FAKE_JITTER_MS ?? 0);
 /** The text ONNX Runtime 1.29's BFC arena gives for a failed CUDA allocation. */
 const OOM = "Non-zero status code returned while running Conv node. Name:'Conv_7' Status Message: /onnxruntime_src/onnxruntime/core/framework/bfc_arena.cc:359 void* onnxruntime::BFCArena::AllocateRawInternal(size_t, bool, onnxruntime::Stream*, bool, onnxruntime::WaitNotificationFn) Failed to allocate memory for requested buffer of size 2147483648";
 
@@ -39,5 +42,9 @@ parentPort.on('message', (msg) => {
       }
     }
   }
-  post({ type: 'done', id, ms: 1, input: msg.input, output: msg.output }, [msg.input, msg.output]);
+  const reply = () => post({ type: 'done', id, ms: 1, input: msg.input, output: msg.output }, [msg.input, msg.output]);
+  let sum = 0;
+  for (let i = 0; i < src.length; i += 97) sum += src[i];
+  if (jitterMs > 0) setTimeout(reply, (sum % 4) * jitterMs);
+  else reply();
 });

@@ -25,7 +25,10 @@ describe('esrvid bench', () => {
     expect(result.endToEnd).toBeUndefined();
     // Each lever on and off, alternating, for the one model at its first size.
     expect(result.levers.map((l: { lever: string; runs: number; width: number }) => [l.lever, l.runs, l.width]))
-      .toEqual([['CPU graph arrangement', 2, 24], ['no thread spinning', 2, 24]]);
+      .toEqual([['lanes', 2, 24], ['CPU graph arrangement', 2, 24], ['no thread spinning', 2, 24]]);
+    // The stage as the pipeline runs it: the threads shared out over the lanes.
+    expect(result.stage.lanes * result.stage.threadsPerLane).toBeLessThanOrEqual(result.options.threads);
+    expect(result.stage.lanes).toBeGreaterThanOrEqual(1);
     for (const l of result.levers) expect(l.onFps).toBeGreaterThan(0);
     // The compact model's int8 rows: its int8 file against its float32 one, at each size, batch 1.
     expect(result.int8.map((c: { model: string; width: number; height: number; runs: number; offered: boolean }) => [c.model, `${c.width}x${c.height}`, c.runs, c.offered]))

@@ -33,6 +33,7 @@ afterAll(cleanup);
 afterEach(() => {
   delete process.env.ESRVID_FAKE_MAX_BATCH;
   delete process.env.ESRVID_FAKE_MAX_PIXELS;
+  delete process.env.ESRVID_FAKE_JITTER_MS;
 });
 
 /** Each input frame with every pixel repeated 4x4: what the fake computes, tiled or not. */
@@ -48,11 +49,11 @@ function expected(): Buffer {
   return out;
 }
 
-async function run(name: string, o: { batch: number; tile?: number }) {
+async function run(name: string, o: { batch: number; tile?: number; lanes?: number }) {
   const events: PipelineEvent[] = [];
   const output = join(dir, `${name}.mkv`);
   await upscaleVideo({
-    input: src, output, model: MODEL, device: 'cpu', batch: o.batch, tile: o.tile ?? 0, codec: 'ffv1', pixFmt: 'bgr0', overwrite: true,
+    input: src, output, model: MODEL, device: 'cpu', batch: o.batch, tile: o.tile ?? 0, lanes: o.lanes, codec: 'ffv1', pixFmt: 'bgr0', overwrite: true,
     inferenceWorker: FAKE, onEvent: (e) => events.push(e),
   });
   const warnings = events.filter((e) => e.type === 'warning').map((e) => (e as { message: string }).message);
@@ -102,6 +103,47 @@ describe('out-of-memory back-off', () => {
     expect(err).toBeInstanceOf(DeviceError);
     expect((err as DeviceError).exitCode).toBe(ExitCode.device);
     expect((err as DeviceError).oneLine()).toMatch(/^inference ran out of memory even at batch 1 in tiles of 32 px \(Non-zero status code .*Failed to allocate memory for requested buffer of size 2147483648\); /);
+  });
+});
+
+describe('lanes', () => {
+  it.each([[1, 2], [2, 3], [1, 4]])('batch %i on %i lanes answering out of order: every frame out once, in order', async (batch, lanes) => {
+    process.env.ESRVID_FAKE_JITTER_MS = '15';
+    const r = await run(`lanes-${batch}-${lanes}`, { batch, lanes });
+    expect(r.done.frames).toBe(FRAMES);
+    expect(Buffer.compare(await decodeRgb(r.output), expected())).toBe(0);
+  });
+
+  it('three lanes running out of memory at once step down once per size, not once per lane', async () => {
+    process.env.ESRVID_FAKE_MAX_BATCH = '1';
+    process.env.ESRVID_FAKE_JITTER_MS = '5';
+    const r = await run('lanes-oom', { batch: 4, lanes: 3 });
+    expect(r.warnings.filter((w) => /out of memory/.test(w))).toEqual([
+      'inference ran out of memory at batch 4: running the same frames again at batch 2',
+      'inference ran out of memory at batch 2: running the same frames again at batch 1',
+    ]);
+    expect(Buffer.compare(await decodeRgb(r.output), expected())).toBe(0);
+  });
+
+  it('out of memory down to tiles while other lanes still hold batches: frames stay in order', async () => {
+    process.env.ESRVID_FAKE_MAX_PIXELS = '2000';
+    process.env.ESRVID_FAKE_JITTER_MS = '5';
+    const r = await upscaleVideo({
+      input: src, output: join(dir, 'lanes-oom-tiles.mkv'), model: MODEL, device: 'cpu', batch: 2, tile: 0, tilePad: 4, lanes: 3, codec: 'ffv1', pixFmt: 'bgr0', overwrite: true,
+      inferenceWorker: FAKE,
+    });
+    expect(r.frames).toBe(FRAMES);
+    expect(Buffer.compare(await decodeRgb(r.output), expected())).toBe(0);
+  });
+
+  it('tiles of one frame run on every lane and are stitched in place', async () => {
+    process.env.ESRVID_FAKE_JITTER_MS = '5';
+    const r = await upscaleVideo({
+      input: src, output: join(dir, 'lanes-tiles.mkv'), model: MODEL, device: 'cpu', batch: 1, tile: 32, tilePad: 4, lanes: 3, codec: 'ffv1', pixFmt: 'bgr0', overwrite: true,
+      inferenceWorker: FAKE,
+    });
+    expect(r.frames).toBe(FRAMES);
+    expect(Buffer.compare(await decodeRgb(r.output), expected())).toBe(0);
   });
 });
 

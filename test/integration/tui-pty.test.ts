@@ -102,12 +102,14 @@ describe('on a terminal: the dashboard', () => {
       return /█+░+ [1-9]\d*\/960 frames +\d+\.\d%/.test(s) && /\d\.?\d* fps now/.test(s) && /ETA \d+:\d\d/.test(s) ? s : undefined;
     }, run.screen);
     expect(screen).toMatch(/^esrvid +\S*long\.mp4 160x90 → \S*stopped-\S+\.mp4 640x360$/m);
-    expect(screen).toContain(`${MODEL} · cpu · fp32 · batch 1 · tile off`);
+    // Lanes are shown when there is more than one (one per core, up to 4).
+    expect(screen).toMatch(new RegExp(`${MODEL} · cpu · fp32 · batch 1 · (\\d+ lanes · )?tile off`));
     expect(screen).toMatch(/^elapsed \d+:\d\d +ETA \d+:\d\d$/m);
     expect(screen).toMatch(/^output [\d.]+ fps now, [\d.]+ avg +[\d.]+ MP\/s now, [\d.]+ avg$/m);
     expect(screen).toMatch(/^decode .*\d+\/\d+$/m);
     expect(screen).toMatch(/^infer +[\d.]+ /m);
-    expect(screen).toMatch(/^encode .*\d+\/2$/m);
+    // Slots: two per lane.
+    expect(screen).toMatch(/^encode .*\d+\/(2|4|6|8)$/m);
     expect(screen).toMatch(/^fps, \d+ s .* max [\d.]+$/m);
     expect(screen).toContain('q or Ctrl-C: stop');
     for (const line of screen.split('\n')) expect(line.length, line).toBeLessThanOrEqual(100);

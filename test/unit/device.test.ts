@@ -4,10 +4,11 @@
  * here with the graph builder and run on the CPU). The session-option facts of onnxruntime-node
  * 1.29 that the CUDA configuration relies on are checked on the CPU, where they can be.
  */
+import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { DeviceError, ExitCode } from '../../src/errors.js';
-import { defaultPrecision, deviceFailure, explainDeviceError, selectDevice, sessionConfig, type Device } from '../../src/infer/device.js';
+import { cpuLanes, defaultPrecision, deviceFailure, explainDeviceError, inferenceCores, MAX_AUTO_LANES, selectDevice, sessionConfig, type Device } from '../../src/infer/device.js';
 import type { Problem } from '../../src/infer/gpu-libraries.js';
 import { probeModel, runProbe } from '../../src/infer/probe-model.js';
 import { GraphBuilder, type Precision } from '../../src/models/onnx/graph-builder.js';
@@ -148,6 +149,29 @@ function buildProbe(precision: Precision): Uint8Array {
   g.node('Cast', [nhwc], { to: 2 }, 'upscaled');
   return g.serialize(precision, 'esrvid-probe');
 }
+
+describe('CPU lanes', () => {
+  it('one lane per core up to MAX_AUTO_LANES, the rest as threads per lane', () => {
+    expect(cpuLanes({ threads: 1 })).toEqual({ lanes: 1, threadsPerLane: 1 });
+    expect(cpuLanes({ threads: 2 })).toEqual({ lanes: 2, threadsPerLane: 1 });
+    expect(cpuLanes({ threads: 4 })).toEqual({ lanes: 4, threadsPerLane: 1 });
+    expect(cpuLanes({ threads: 16 })).toEqual({ lanes: MAX_AUTO_LANES, threadsPerLane: 16 / MAX_AUTO_LANES });
+    expect(cpuLanes({ threads: 6 })).toEqual({ lanes: 4, threadsPerLane: 1 });
+  });
+
+  it('--lanes is taken as given; each lane gets at least one thread', () => {
+    expect(cpuLanes({ threads: 8, lanes: 1 })).toEqual({ lanes: 1, threadsPerLane: 8 });
+    expect(cpuLanes({ threads: 8, lanes: 2 })).toEqual({ lanes: 2, threadsPerLane: 4 });
+    expect(cpuLanes({ threads: 2, lanes: 3 })).toEqual({ lanes: 3, threadsPerLane: 1 });
+  });
+
+  it('without --threads, the cores this process may use, physical ones only', () => {
+    const cores = inferenceCores();
+    expect(cores).toBeGreaterThanOrEqual(1);
+    expect(cores).toBeLessThanOrEqual(availableParallelism());
+    expect(cpuLanes().lanes).toBe(Math.min(cores, MAX_AUTO_LANES));
+  });
+});
 
 describe('probe model', () => {
   it.each(['fp32', 'fp16'] as const)('%s: the embedded bytes are the graph builder\'s, and it runs as the identity on the CPU', async (precision) => {
