@@ -41,6 +41,7 @@ import type { ModelPrecision } from './models/store.js';
 import type { PullEvent } from './models/pull.js';
 import { refuseInt8OnGpu } from './models/int8-install.js';
 import { resolveModel } from './models/resolve.js';
+import { peakRssBytes } from './peak-memory.js';
 
 export interface UpscaleOptions {
   input: string;
@@ -684,7 +685,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     const bytes = (await stat(outAbs)).size;
     progress(true);
     const elapsedMs = performance.now() - started;
-    emit({ type: 'done', frames: framesOut, elapsedMs, output: o.output, bytes, damagedFrames: missingFrames, peakRssBytes: process.resourceUsage().maxRSS * 1024, stageMs: { ...stage } });
+    emit({ type: 'done', frames: framesOut, elapsedMs, output: o.output, bytes, damagedFrames: missingFrames, peakRssBytes: peakRssBytes(), stageMs: { ...stage } });
     return { output: o.output, frames: framesOut, elapsedMs, bytes, model: model.name, info };
   } catch (caught) {
     internal.abort();

@@ -1,8 +1,10 @@
 /**
- * Memory does not grow with the length of the video: the peak resident memory of a 3000-frame
- * job stays within 1.3x of a 30-frame job at the same resolution. At 32x18 -> 128x72 an
- * unbounded queue or a leaked frame per step would add ~83 MB over 3000 frames, far over the
- * margin.
+ * Memory does not grow with the length of the video: the peak resident memory of a 4000-frame
+ * job stays within 1.2x of a 1000-frame job at the same resolution. The peak (the program's own
+ * high-water mark, VmHWM) climbs over the first ~1000 frames as the heaps and the sessions'
+ * arenas settle, then stays flat (measured: 215 MiB at 1000 frames, 232 at 4000, 236 at 6000;
+ * 179 MiB at 30). At 32x18 -> 128x72 an unbounded queue or a leaked frame per step would add
+ * ~83 MB over the 3000 frames between the two, far over the margin.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,13 +39,13 @@ beforeAll(async () => {
 });
 
 describe('bounded memory', () => {
-  it('a 3000-frame job peaks within 1.3x of a 30-frame job', { timeout: 600_000 }, async () => {
-    const [short, long] = await Promise.all([clip(30, 'short.mp4'), clip(3000, 'long.mp4')]);
+  it('a 4000-frame job peaks within 1.2x of a 1000-frame job', { timeout: 600_000 }, async () => {
+    const [short, long] = await Promise.all([clip(1000, 'short.mp4'), clip(4000, 'long.mp4')]);
     const a = await peakRss(short, join(dir, 'short-x4.mp4'));
     const b = await peakRss(long, join(dir, 'long-x4.mp4'));
-    expect(a.frames).toBe(30);
-    expect(b.frames).toBe(3000);
-    console.log(`peak RSS: 30 frames ${(a.peak / 2 ** 20).toFixed(1)} MiB, 3000 frames ${(b.peak / 2 ** 20).toFixed(1)} MiB (x${(b.peak / a.peak).toFixed(3)})`);
-    expect(b.peak / a.peak).toBeLessThanOrEqual(1.3);
+    expect(a.frames).toBe(1000);
+    expect(b.frames).toBe(4000);
+    console.log(`peak RSS: 1000 frames ${(a.peak / 2 ** 20).toFixed(1)} MiB, 4000 frames ${(b.peak / 2 ** 20).toFixed(1)} MiB (x${(b.peak / a.peak).toFixed(3)})`);
+    expect(b.peak / a.peak).toBeLessThanOrEqual(1.2);
   });
 });
