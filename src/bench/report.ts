@@ -142,7 +142,7 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
     const looped = e.clipLoops > 1 ? ` played ${e.clipLoops} times in a row (\`ffmpeg -stream_loop ${e.clipLoops - 1} -c copy\`: a ${run.frames}-frame job, so start-up weighs as in a real one)` : '';
     push(`\`esrvid ${relative(e.clip)} out.mp4 --json --model ${e.model} --threads ${r.options.threads}\`${looped} (${run.frames} frames of ${run.inputSize.join('x')} `
       + `to ${run.outputSize.join('x')}, libx264) run ${e.runs.length === 1 ? 'once' : `${e.runs.length} times`}, each followed by inference alone on frames of the same size `
-      + '(batch 1, 16 frames); frames/s from the `done` event (`frames / elapsedMs`, so probing, model load and finishing the file are included).', '');
+      + '(batch 1, 16 timed blocks of two calls per lane, as the inference rows above); frames/s from the `done` event (`frames / elapsedMs`, so probing, model load and finishing the file are included).', '');
     const med = (k: 'decode' | 'infer' | 'encode') => median(e.runs.map((x) => x.stageMs[k]));
     push(markdownTable(['measure', 'value'], [
       ['end-to-end frames/s (median)', f2(e.endToEndFps)],
@@ -165,8 +165,8 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
   push('- **esrvid** is its own inference stage: the `Upscaler` worker threads and ONNX Runtime sessions the pipeline uses, with the model esrvid converted '
     + '(uint8 NHWC in and out, normalisation, clamping and rounding inside the graph) and arranged for the CPU. On the CPU the stage runs lanes: '
     + 'sessions side by side, each upscaling its own frames (the threads shared out between them), as the pipeline keeps them all busy. '
-    + 'A timed run is one call per lane, all at once; its time is the wall time from the first call sent to the last result back, divided by the lanes '
-    + '(so one lane is the `session.run()` call plus the hand-over between threads). PyTorch runs one call at a time with every thread: the reference as its users run it.');
+    + 'A timed run is a block of two calls per lane sent at once (one running, one queued behind it in the lane\'s worker, as in the pipeline); its time is the wall time from the first call sent '
+    + 'to the last result back, divided by the calls (the hand-over between threads included). PyTorch runs one call at a time with every thread: the reference as its users run it.');
   push('- **PyTorch** (scripts/bench-pytorch.py) rebuilds SRVGGNetCompact and RRDBNet as in BasicSR from the very weights of the ONNX file '
     + '(exported by src/bench/torch-weights.ts), in eval mode under `torch.inference_mode()`, channels_last, with the same threads; the time covers the same work '
     + '(uint8 NHWC to float, the network, back to uint8). Before timing, both runtimes upscale one frame and their float outputs are compared '

@@ -49,11 +49,11 @@ function expected(): Buffer {
   return out;
 }
 
-async function run(name: string, o: { batch: number; tile?: number; lanes?: number }) {
+async function run(name: string, o: { batch: number; tile?: number; tilePad?: number; lanes?: number }) {
   const events: PipelineEvent[] = [];
   const output = join(dir, `${name}.mkv`);
   await upscaleVideo({
-    input: src, output, model: MODEL, device: 'cpu', batch: o.batch, tile: o.tile ?? 0, lanes: o.lanes, codec: 'ffv1', pixFmt: 'bgr0', overwrite: true,
+    input: src, output, model: MODEL, device: 'cpu', batch: o.batch, tile: o.tile ?? 0, tilePad: o.tilePad, lanes: o.lanes, codec: 'ffv1', pixFmt: 'bgr0', overwrite: true,
     inferenceWorker: FAKE, onEvent: (e) => events.push(e),
   });
   const warnings = events.filter((e) => e.type === 'warning').map((e) => (e as { message: string }).message);
@@ -128,21 +128,16 @@ describe('lanes', () => {
   it('out of memory down to tiles while other lanes still hold batches: frames stay in order', async () => {
     process.env.ESRVID_FAKE_MAX_PIXELS = '2000';
     process.env.ESRVID_FAKE_JITTER_MS = '5';
-    const r = await upscaleVideo({
-      input: src, output: join(dir, 'lanes-oom-tiles.mkv'), model: MODEL, device: 'cpu', batch: 2, tile: 0, tilePad: 4, lanes: 3, codec: 'ffv1', pixFmt: 'bgr0', overwrite: true,
-      inferenceWorker: FAKE,
-    });
-    expect(r.frames).toBe(FRAMES);
+    const r = await run('lanes-oom-tiles', { batch: 2, tilePad: 4, lanes: 3 });
+    expect(r.warnings.filter((w) => /out of memory/.test(w)).at(-1)).toMatch(/in tiles of 32 px$/);
+    expect(r.done.frames).toBe(FRAMES);
     expect(Buffer.compare(await decodeRgb(r.output), expected())).toBe(0);
   });
 
   it('tiles of one frame run on every lane and are stitched in place', async () => {
     process.env.ESRVID_FAKE_JITTER_MS = '5';
-    const r = await upscaleVideo({
-      input: src, output: join(dir, 'lanes-tiles.mkv'), model: MODEL, device: 'cpu', batch: 1, tile: 32, tilePad: 4, lanes: 3, codec: 'ffv1', pixFmt: 'bgr0', overwrite: true,
-      inferenceWorker: FAKE,
-    });
-    expect(r.frames).toBe(FRAMES);
+    const r = await run('lanes-tiles', { batch: 1, tile: 32, tilePad: 4, lanes: 3 });
+    expect(r.done.frames).toBe(FRAMES);
     expect(Buffer.compare(await decodeRgb(r.output), expected())).toBe(0);
   });
 });
