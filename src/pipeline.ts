@@ -177,18 +177,26 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   if (o.gpu !== undefined) await checkGpuIndex(o.device ?? 'auto', o.gpu);
 
   const tools = await findFfmpeg({ ffmpeg: o.ffmpegPath, ffprobe: o.ffprobePath });
-  const info = await probe(tools.ffprobe, o.input);
-  if (!o.segment) checkOutputPath(o.input, o.output, !!o.overwrite);
-  const range = o.segment ? segmentRange(o.segment, info) : await planRange(o, info, tools.ffprobe);
-  const ctx: JobContext = { started, emit, container, tools, info, range };
-
-  // The device comes first: the default model and precision depend on it. It is chosen after the
-  // input is probed, not beside it: with a worker thread loading ONNX Runtime while FFmpeg
-  // processes were being spawned, the fuzz suite hung on 1 case in 800 (0 in 800 in this order),
-  // for ~50 ms of start-up saved.
-  const upscaler = await Upscaler.open({
+  // The device is chosen (the default model and precision depend on it), and the inference
+  // threads load ONNX Runtime, while FFmpeg probes the input. A bad input still fails first, and
+  // the threads are closed once idle: session 2 took this overlap back after a hang in 1 fuzz
+  // case of 800, most likely the abort of a thread terminated while ONNX Runtime was loading,
+  // which SessionThread.close() now avoids.
+  const opening = Upscaler.open({
     device: int8 ? 'cpu' : o.device ?? 'auto', gpu: o.gpu, threads: o.threads, lanes: o.lanes, precision: o.precision === 'int8' ? 'fp32' : o.precision, workerUrl: o.inferenceWorker,
   });
+  opening.catch(() => undefined);
+  let ctx: JobContext;
+  try {
+    const info = await probe(tools.ffprobe, o.input);
+    if (!o.segment) checkOutputPath(o.input, o.output, !!o.overwrite);
+    const range = o.segment ? segmentRange(o.segment, info) : await planRange(o, info, tools.ffprobe);
+    ctx = { started, emit, container, tools, info, range };
+  } catch (err) {
+    await opening.then((u) => u.close(), () => undefined);
+    throw err;
+  }
+  const upscaler = await opening;
   try {
     return await runJob(o, ctx, upscaler);
   } finally {
