@@ -1,5 +1,6 @@
 /** esrvid's programmatic API: the CLI is a thin layer over these. */
-export { upscaleVideo, targetSize, type UpscaleOptions, type UpscaleResult } from './pipeline.js';
+export { upscaleVideo, type UpscaleOptions, type UpscaleResult } from './pipeline.js';
+export { targetSize } from './encode/output-size.js';
 export type { PipelineEvent, StartEvent, ProgressEvent, WarningEvent, DoneEvent } from './events.js';
 export { EsrvidError, UsageError, InputError, ModelError, OutputError, NetworkError, ExternalProcessError, CancelledError, ExitCode } from './errors.js';
 export { pullModel, isInstalled, type PullEvent } from './models/pull.js';

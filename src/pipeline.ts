@@ -20,8 +20,6 @@ import { containerFor, defaultCodec, planStreams } from './encode/containers.js'
 import { segmentArgs } from './encode/encoder-args.js';
 import { SegmentWriter } from './encode/segment-writer.js';
 import { defaultPixFmt, orientation, targetSize } from './encode/output-size.js';
-
-export { targetSize };
 import { createWorkDir, fingerprint, inspectWorkDir, workDirFor, type JobIdentity, type SegmentRecord } from './encode/work-dir.js';
 import { joinSegments } from './encode/join.js';
 import { planRange, rangeFrameTimes, type RangePlan } from './decode/range.js';
@@ -492,9 +490,8 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       }
     };
 
+    /** One batch of at most plan.batch frames (runFrames cuts them under the plan of the moment). */
     const runBatch = async (frames: DecodedFrame[], handOver: HandOver): Promise<void> => {
-      // Made under a plan another lane has since shrunk: run it under the current one.
-      if (tiles || frames.length > plan.batch) return runFrames(frames, handOver);
       const used = plan;
       const slot = await takeSlot();
       const input = new Uint8Array(slot.input);

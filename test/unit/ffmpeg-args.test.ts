@@ -5,7 +5,7 @@ import { muxArgs, rangeCutArgs, segmentArgs, type MuxArgsInput } from '../../src
 import { passthroughTiming, type Binary } from '../../src/ffmpeg/binaries.js';
 import { planColour } from '../../src/ffmpeg/colour.js';
 import type { VideoStreamInfo } from '../../src/ffmpeg/probe.js';
-import { targetSize } from '../../src/pipeline.js';
+import { targetSize } from '../../src/encode/output-size.js';
 
 const ff4: Binary = { path: '/ff', version: 'ffmpeg version N-47683', major: 4 };
 const ff6: Binary = { path: '/ff', version: 'ffmpeg version 6.1.1', major: 6 };
