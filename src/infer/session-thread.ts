@@ -103,10 +103,10 @@ export class SessionThread {
   }
 
   /** Creates the session; rejects with ONNX Runtime's message. */
-  async load(modelPath: string, session: SessionConfig): Promise<void> {
+  async load(model: string | Uint8Array, session: SessionConfig): Promise<void> {
     if (this.failure) throw this.failure;
     const loaded = new Promise<void>((resolve, reject) => (this.ready = { resolve, reject }));
-    this.post({ type: 'init', modelPath, session });
+    this.post({ type: 'init', model, session });
     await loaded;
   }
 

@@ -7,7 +7,6 @@
  * work); queued here, the next call starts the moment the previous one ends, with no round trip
  * to the main thread in between.
  */
-import { readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { runProbe, sessionOptions } from './probe-model.js';
@@ -22,17 +21,6 @@ let inputName = 'frames';
  * is set, which makes it ignore pre-allocated outputs; then the result is copied into the slot.
  */
 let writesInPlace: boolean | undefined;
-
-/**
- * The model as the CPU should run it (src/models/onnx/arrange-for-cpu.ts): rewritten bytes, or
- * the file's bytes when there was nothing to rewrite. The rewriter (and protobuf with it) loads
- * only on the CPU, so a GPU host runs without it.
- */
-async function arrangedForCpu(path: string): Promise<Uint8Array> {
-  const { arrangeForCpu } = await import('../models/onnx/arrange-for-cpu.js');
-  const bytes = await readFile(path);
-  return arrangeForCpu(bytes).bytes ?? bytes;
-}
 
 function post(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(msg, transfer);
@@ -63,9 +51,8 @@ async function handle(msg: WorkerRequest): Promise<void> {
     if (msg.type === 'init') {
       const started = performance.now();
       await session?.release();
-      const model = msg.session.arrangeForCpu ? await arrangedForCpu(msg.modelPath) : msg.modelPath;
       const options = sessionOptions(msg.session);
-      session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+      session = typeof msg.model === 'string' ? await ort.InferenceSession.create(msg.model, options) : await ort.InferenceSession.create(msg.model, options);
       writesInPlace = undefined;
       inputName = session.inputNames[0]!;
       outputName = session.outputNames[0]!;

@@ -14,7 +14,7 @@ export interface SessionConfig {
   extra?: Record<string, unknown>;
   /**
    * Rewrite the model's PReLUs and scalar Muls into ops ONNX Runtime's CPU kernels keep in their blocked layout
-   * (src/models/onnx/arrange-for-cpu.ts) before the session is created.
+   * (src/models/onnx/arrange-for-cpu.ts) before the session is created: done by the Upscaler, once for all lanes.
    */
   arrangeForCpu?: boolean;
 }
@@ -22,7 +22,8 @@ export interface SessionConfig {
 export type WorkerRequest =
   /** Can this configuration run at all? Runs the tiny probe model (src/infer/probe-model.ts). */
   | { type: 'probe'; id: number; session: SessionConfig; precision: 'fp32' | 'fp16' }
-  | { type: 'init'; modelPath: string; session: SessionConfig }
+  /** `model`: a file, or the bytes of the model as arranged for the CPU (the Upscaler arranges it once for every lane). */
+  | { type: 'init'; model: string | Uint8Array; session: SessionConfig }
   | { type: 'run'; id: number; batch: number; height: number; width: number; scale: number; input: ArrayBuffer; output: ArrayBuffer }
   | { type: 'close' };
 

@@ -145,7 +145,8 @@ describe('lanes', () => {
 describe('Upscaler after an out-of-memory error', () => {
   it('hands the slot back with the frames still in it, and reuses it: no new buffers', async () => {
     process.env.ESRVID_FAKE_MAX_BATCH = '2';
-    const up = await Upscaler.start({ modelPath: 'unused.onnx', scale: 2, workerUrl: FAKE });
+    // No model file to arrange: the fake worker never reads one.
+    const up = await Upscaler.start({ modelPath: 'unused.onnx', scale: 2, workerUrl: FAKE, session: { arrangeForCpu: false } });
     try {
       const slot = up.allocateSlot(4, 3, 2);
       const frames = Uint8Array.from({ length: 4 * 3 * 2 * 3 }, (_, i) => i);
