@@ -6,7 +6,7 @@
  */
 import { extname } from 'node:path';
 import { UsageError } from '../errors.js';
-import type { StreamInfo } from '../ffmpeg/probe.js';
+import type { MediaInfo, StreamInfo } from '../ffmpeg/probe.js';
 
 export type Container = 'mp4' | 'mov' | 'matroska' | 'webm';
 
@@ -80,4 +80,9 @@ export function planStreams(c: Container, streams: StreamInfo[]): StreamCarry {
     }
   }
   return { streams: out, warnings };
+}
+
+/** The source's streams besides the upscaled video (and cover pictures), as `c` can carry them. */
+export function carriedStreams(c: Container, info: MediaInfo): StreamCarry {
+  return planStreams(c, info.streams.filter((s) => s.index !== info.video.index && !s.attachedPic));
 }

@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import type { RangePlan } from '../decode/range.js';
 import { ExternalProcessError, InputError } from '../errors.js';
 import type { Binary } from '../ffmpeg/binaries.js';
-import type { MediaInfo } from '../ffmpeg/probe.js';
-import type { Container, StreamPlan } from './containers.js';
+import { frameDurationUs, type MediaInfo } from '../ffmpeg/probe.js';
+import { carriedStreams, type Container } from './containers.js';
 import { muxArgs, rangeCutArgs } from './encoder-args.js';
 import { fixMp4LastFrame } from './mp4-duration-fix.js';
 import { runMux } from './mux.js';
+import { orientation } from './output-size.js';
 import { writeConcatList, type SegmentRecord } from './work-dir.js';
 
 export interface JoinInput {
@@ -19,23 +20,26 @@ export interface JoinInput {
   input: string;
   info: MediaInfo;
   container: Container;
-  /** The source's streams to carry (planStreams). */
-  streams: StreamPlan[];
   range: RangePlan;
   /** Holds the segment files; the concat list (and a range's cut streams) are written here. */
   workDir: string;
   /** In order, gap-free. */
   segments: SegmentRecord[];
-  frameDurationUs: number;
-  /** MP4/MOV: frames kept in stored orientation, with the rotation tag written back. */
-  keepRotationTag: boolean;
   /** Where the joined file is written (renamed into place by the caller). */
   output: string;
 }
 
+/**
+ * The streams carried, the last frame's duration and the rotation handling are derived from the
+ * source and the container here, as the segments' writer derived them (src/pipeline.ts).
+ */
 export async function joinSegments(j: JoinInput): Promise<void> {
   const v = j.info.video;
   const { range, segments, container } = j;
+  const streams = carriedStreams(container, j.info).streams;
+  const frameUs = frameDurationUs(v);
+  // MP4/MOV: frames kept in stored orientation, with the rotation tag written back.
+  const { keepRotationTag } = orientation(container, v.rotation);
   const firstPtsUs = segments[0]!.firstPtsUs;
   const lastPtsUs = segments.at(-1)!.lastPtsUs;
   // A join that fails is down to the source's other streams (a damaged file), not to anything
@@ -46,18 +50,18 @@ export async function joinSegments(j: JoinInput): Promise<void> {
       : err;
   });
   let cutFile: string | undefined;
-  if (range.seekSeconds !== undefined && j.streams.length > 0) {
+  if (range.seekSeconds !== undefined && streams.length > 0) {
     cutFile = join(j.workDir, `streams.${container === 'matroska' ? 'mkv' : container}`);
     await copyStreams(rangeCutArgs({
-      source: j.input, output: cutFile, container, streams: j.streams, seekSeconds: range.seekSeconds, startUs: range.shiftUs, endUs: range.endUs,
+      source: j.input, output: cutFile, container, streams, seekSeconds: range.seekSeconds, startUs: range.shiftUs, endUs: range.endUs,
     }));
   }
   await copyStreams(muxArgs({
-    source: j.input, output: j.output, container, streams: j.streams, sourceVideoIndex: v.index, timeBase: v.timeBase,
+    source: j.input, output: j.output, container, streams, sourceVideoIndex: v.index, timeBase: v.timeBase,
     shiftUs: range.shiftUs, cutFile,
-    concatList: await writeConcatList(j.workDir, segments, j.frameDurationUs), firstPtsUs,
+    concatList: await writeConcatList(j.workDir, segments, frameUs), firstPtsUs,
     // Written so the output's display matrix reports what the source's did.
-    rotationTag: j.keepRotationTag ? (360 - v.rotation) % 360 : 0,
+    rotationTag: keepRotationTag ? (360 - v.rotation) % 360 : 0,
   }));
-  if (j.keepRotationTag) await fixMp4LastFrame(j.output, lastPtsUs - firstPtsUs + j.frameDurationUs, j.frameDurationUs);
+  if (keepRotationTag) await fixMp4LastFrame(j.output, lastPtsUs - firstPtsUs + frameUs, frameUs);
 }

@@ -55,6 +55,16 @@ export interface MediaInfo {
   chapters: number;
 }
 
+/**
+ * The nominal duration of one frame, µs: from the average rate, else the stream's rate, else 25
+ * frames/s. The segments' last frames get it, so the single-process pipeline and the scale-out
+ * joiner must use the same figure.
+ */
+export function frameDurationUs(v: VideoStreamInfo): number {
+  const fps = v.avgFrameRate || v.rFrameRate;
+  return fps > 0 ? 1e6 / fps : 40_000;
+}
+
 const rate = (s: string | undefined): number => {
   if (!s) return 0;
   const [n, d] = s.split('/').map(Number);

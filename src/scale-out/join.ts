@@ -7,7 +7,8 @@
  */
 import { rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { containerFor, planStreams } from '../encode/containers.js';
+import { planRange } from '../decode/range.js';
+import { containerFor } from '../encode/containers.js';
 import { joinSegments } from '../encode/join.js';
 import type { SegmentRecord } from '../encode/work-dir.js';
 import { findFfmpeg } from '../ffmpeg/binaries.js';
@@ -26,8 +27,9 @@ export async function joinJob(spec: JobSpec, paths: JoinPaths, joinedBy: string,
   const storage = new SharedDirectory(paths.folder);
   const tools = await findFfmpeg(bins);
   const info = await probe(tools.ffprobe, paths.input);
-  const v = info.video;
-  const shiftUs = Math.round(Math.max(0, info.startTime) * 1e6);
+  // The whole file, on the output clock a single-process run of it has (no scan for a whole file).
+  const range = await planRange({}, info, tools.ffprobe);
+  const { shiftUs } = range;
   const records: SegmentRecord[] = [];
   for (const seg of spec.segments) {
     const r = await storage.finishedSegment(seg.index);
@@ -43,15 +45,10 @@ export async function joinJob(spec: JobSpec, paths: JoinPaths, joinedBy: string,
   const frames = records.reduce((n, r) => n + r.frames, 0);
   if (frames !== spec.frames) throw new Error(`the segments hold ${frames} frames, the source has ${spec.frames}`);
 
-  const container = containerFor(paths.output);
-  const carry = planStreams(container, info.streams.filter((s) => s.index !== v.index && !s.attachedPic));
-  const fps = v.avgFrameRate || v.rFrameRate;
   const tmp = join(dirname(paths.output), `.${basename(paths.output)}.esrvid-scale-${spec.id}.partial`);
   try {
     await joinSegments({
-      ffmpeg: tools.ffmpeg, input: paths.input, info, container, streams: carry.streams, range: { endUs: Infinity, shiftUs },
-      workDir: storage.localFolder(), segments: records, frameDurationUs: fps > 0 ? 1e6 / fps : 40_000,
-      keepRotationTag: container === 'mp4' || container === 'mov', output: tmp,
+      ffmpeg: tools.ffmpeg, input: paths.input, info, container: containerFor(paths.output), range, workDir: storage.localFolder(), segments: records, output: tmp,
     });
     await rename(tmp, paths.output);
   } finally {
