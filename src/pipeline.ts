@@ -16,10 +16,11 @@ import { basename, dirname, join, resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { AsyncQueue } from './async-queue.js';
 import { Decoder, type DecodedFrame } from './decode/decoder.js';
-import { containerFor, defaultCodec, planStreams } from './encode/containers.js';
+import { carriedStreams, containerFor, defaultCodec } from './encode/containers.js';
 import { segmentArgs } from './encode/encoder-args.js';
 import { SegmentWriter } from './encode/segment-writer.js';
 import { defaultPixFmt, orientation, targetSize } from './encode/output-size.js';
+import { checkOutputPath } from './encode/output-path.js';
 import { createWorkDir, fingerprint, inspectWorkDir, workDirFor, type JobIdentity, type SegmentRecord } from './encode/work-dir.js';
 import { joinSegments } from './encode/join.js';
 import { planRange, rangeFrameTimes, type RangePlan } from './decode/range.js';
@@ -27,7 +28,7 @@ import { CancelledError, DeviceError, EsrvidError, ExternalProcessError, InputEr
 import type { PipelineEvent } from './events.js';
 import { findFfmpeg } from './ffmpeg/binaries.js';
 import { planColour } from './ffmpeg/colour.js';
-import { probe, type MediaInfo } from './ffmpeg/probe.js';
+import { frameDurationUs, probe, type MediaInfo } from './ffmpeg/probe.js';
 import { autoBatch, gpuBytesPerPixel, gpuMemoryBudget } from './infer/batch-plan.js';
 import { defaultPrecision, isGpu, type DeviceRequest } from './infer/device.js';
 import { queryGpus } from './infer/gpus.js';
@@ -140,19 +141,6 @@ async function removeStaleTemporaries(outAbs: string): Promise<void> {
   }
 }
 
-function checkOutputPath(input: string, output: string, overwrite: boolean): void {
-  const inAbs = realpathSync(input);
-  const outAbs = resolve(output);
-  if (inAbs === outAbs || (existsSync(outAbs) && realpathSync(outAbs) === inAbs)) {
-    throw new UsageError('the output is the input file', 'write the upscaled video to a new file');
-  }
-  const dir = dirname(outAbs);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new OutputError(`output folder ${dir} does not exist`, 'create it first or choose another path');
-  if (existsSync(outAbs)) {
-    if (statSync(outAbs).isDirectory()) throw new OutputError(`output ${output} is a directory`, 'give a file name such as out.mp4');
-    if (!overwrite) throw new OutputError(`output ${output} already exists`, 'pass -y to overwrite it');
-  }
-}
 
 export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   const started = performance.now();
@@ -260,7 +248,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   }
 
   const colour = planColour(v);
-  const carry = planStreams(container, info.streams.filter((s) => s.index !== v.index && !s.attachedPic));
+  const carry = carriedStreams(container, info);
   const tilePad = o.tilePad ?? 16;
   // Memory per input pixel and what inference may use: RAM on the CPU; on CUDA, the GPU's free
   // memory as nvidia-smi reports it (fp16 halves the need). Without a figure (WebGPU, no
@@ -284,7 +272,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   const totalFrames = range.frameCount ?? (range.durationSeconds !== undefined && fps ? Math.round(range.durationSeconds * fps)
     : v.frameCount ?? (v.duration && fps ? Math.round(v.duration * fps) : undefined));
 
-  const frameDurationUs = fps > 0 ? 1e6 / fps : 40_000;
+  const frameUs = frameDurationUs(v);
   const outAbs = resolve(o.output);
   const tmp = join(dirname(outAbs), `.${basename(outAbs)}.esrvid-${process.pid}-${randomBytes(3).toString('hex')}.partial`);
   try {
@@ -373,7 +361,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   let framesOut = resumedFrames;
   let completed = false;
   const writer = new SegmentWriter({
-    ffmpeg: tools.ffmpeg, dir: workDir, segmentFrames, firstIndex: o.segment?.index ?? resumed.length, frameWidth: frameW, frameHeight: frameH, frameDurationUs,
+    ffmpeg: tools.ffmpeg, dir: workDir, segmentFrames, firstIndex: o.segment?.index ?? resumed.length, frameWidth: frameW, frameHeight: frameH, frameDurationUs: frameUs,
     argsFor: (partial) => segmentArgs({
       ffmpeg: tools.ffmpeg, frameWidth: frameW, frameHeight: frameH, outWidth: outW, outHeight: outH,
       settings: { codec, crf: o.crf, preset: o.preset ?? 'medium', pixFmt }, colour, sampleAspectRatio: v.sampleAspectRatio, timeBase: v.timeBase,
@@ -682,7 +670,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     }
     // Join the segments and bring in audio, subtitles, chapters and metadata from the source.
     await joinSegments({
-      ffmpeg: tools.ffmpeg, input: o.input, info, container, streams: carry.streams, range, workDir, segments, frameDurationUs, keepRotationTag, output: tmp,
+      ffmpeg: tools.ffmpeg, input: o.input, info, container, range, workDir, segments, output: tmp,
     });
     await rename(tmp, outAbs);
     completed = true;

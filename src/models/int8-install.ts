@@ -38,11 +38,14 @@ export interface Int8Options {
   architecture: string;
   onEvent?: (e: PullEvent) => void;
   threads?: number;
+  /** How to repair a damaged float32 file (default: pull it again). */
+  fixHint?: string;
 }
 
 /**
- * The int8 model's path for an installed model (its float32 file verified by the caller): made
- * and recorded now if the manifest has no current int8 entry, refused if under the gate.
+ * The int8 model's path for an installed model: made and recorded now if the manifest has no
+ * current int8 entry, refused if under the gate. A current int8 file is checked against its own
+ * hash; the float32 file is read (and checked against the manifest) only to make a new one.
  */
 export async function ensureInt8Model(name: string, o: Int8Options): Promise<string> {
   const dir = o.dir ?? modelsDir();
@@ -62,7 +65,13 @@ export async function ensureInt8Model(name: string, o: Int8Options): Promise<str
   }
 
   o.onEvent?.({ kind: 'quantize', model: name });
-  const fp32 = new Uint8Array(await readFile(onnxPath(name, 'fp32', dir)));
+  const fp32Path = onnxPath(name, 'fp32', dir);
+  const fp32 = new Uint8Array(await readFile(fp32Path).catch(() => new Uint8Array()));
+  const fp32Sha = sha256(fp32);
+  if (fp32Sha !== manifest.files.fp32.sha256) {
+    throw new ModelError(`${fp32Path} is damaged (sha256 ${fp32Sha.slice(0, 12)}…, expected ${manifest.files.fp32.sha256.slice(0, 12)}…)`,
+      o.fixHint ?? `run: esrvid models pull ${name} --force`);
+  }
   const r = await makeInt8(fp32, { threads: o.threads });
   // The file is kept even under the gate: `esrvid bench` measures its speed next to float32.
   await writeFileAtomic(path, r.bytes);

@@ -24,9 +24,20 @@ export interface ResolvedModel {
   reason?: string;
 }
 
+/** A model given as a file rather than a registry or imported name. */
+export function isModelFile(spec: string): boolean {
+  return spec.endsWith('.onnx') || spec.includes('/');
+}
+
+/** The registry model `auto` stands for on `device`. */
+export function autoModelName(device: string): string {
+  const reg = loadRegistry();
+  return device === 'cpu' ? reg.defaults.cpu : reg.defaults.gpu;
+}
+
 export async function resolveModel(spec: string, opts: { device: 'cpu' | 'cuda' | 'webgpu'; precision: ModelPrecision; onPull?: (e: PullEvent) => void }): Promise<ResolvedModel> {
   if (opts.precision === 'int8') refuseInt8OnGpu(opts.device);
-  if (spec.endsWith('.onnx') || spec.includes('/')) {
+  if (isModelFile(spec)) {
     if (opts.precision === 'int8') throw new UsageError('--precision int8 needs a model name (esrvid models list), not an .onnx file', 'esrvid makes the int8 file itself from its float32 model');
     if (!existsSync(spec)) throw new ModelError(`model file ${spec} does not exist`, 'give a registry name (esrvid models list) or an existing .onnx file');
     return { name: spec, path: spec, architecture: 'unknown (assumed RRDB-sized for memory planning)', scale: await scaleOf(spec), precision: 'fp32' };
@@ -34,29 +45,27 @@ export async function resolveModel(spec: string, opts: { device: 'cpu' | 'cuda' 
   let name = spec;
   let reason: string | undefined;
   if (spec === 'auto') {
-    const reg = loadRegistry();
-    name = opts.device === 'cpu' ? reg.defaults.cpu : reg.defaults.gpu;
+    name = autoModelName(opts.device);
     reason = opts.device === 'cpu'
       ? `running on the CPU, where ${name} is about 15x faster than realesrgan-x4plus`
       : `running on a GPU (${opts.device}), which has room for the full ESRGAN network`;
   }
   const found = await findAnyModel(name);
+  let fixHint: string | undefined;
   if (found.kind === 'imported') {
-    const m = found.model;
-    if (!(await isImportedInstalled(m))) throw new ModelError(`imported model ${name} is incomplete (its files or manifest are missing)`, reimportHint(m));
-    let path = await verifyModelFile(name, opts.precision === 'int8' ? 'fp32' : opts.precision, undefined, reimportHint(m));
-    if (opts.precision === 'int8') path = await ensureInt8Model(name, { architecture: m.architecture, onEvent: opts.onPull });
-    return { name, path, architecture: m.architecture, scale: m.scale, precision: opts.precision };
-  }
-  const model = found.model;
-  if (!(await isInstalled(model))) await pullModel(name, { onEvent: opts.onPull });
-  let path = await verifyModelFile(name, opts.precision === 'int8' ? 'fp32' : opts.precision);
-  if (opts.precision === 'int8') path = await ensureInt8Model(name, { architecture: model.architecture, onEvent: opts.onPull });
-  return { name, path, architecture: model.architecture, scale: model.scale, precision: opts.precision, reason };
+    fixHint = reimportHint(found.model);
+    if (!(await isImportedInstalled(found.model))) throw new ModelError(`imported model ${name} is incomplete (its files or manifest are missing)`, fixHint);
+  } else if (!(await isInstalled(found.model))) await pullModel(name, { onEvent: opts.onPull });
+  const m = found.model;
+  // int8: the int8 file is checked against its own hash, the float32 one only when it is made from it.
+  const path = opts.precision === 'int8'
+    ? await ensureInt8Model(name, { architecture: m.architecture, onEvent: opts.onPull, fixHint })
+    : await verifyModelFile(name, opts.precision, undefined, fixHint);
+  return { name, path, architecture: m.architecture, scale: m.scale, precision: opts.precision, reason };
 }
 
 /** The model's scale: from esrvid's metadata when present, else measured on an 8x8 frame. */
-async function scaleOf(path: string): Promise<number> {
+export async function scaleOf(path: string): Promise<number> {
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(path);

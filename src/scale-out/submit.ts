@@ -4,8 +4,8 @@
  * input file, settings and output) attaches to it; a failed one is queued again, its finished
  * segments kept and reused; --restart discards it.
  */
-import { existsSync, realpathSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { FlowProducer } from 'bullmq';
 import { containerFor } from '../encode/containers.js';
 import { defaultPixFmt, orientation, targetSize } from '../encode/output-size.js';
@@ -15,7 +15,8 @@ import { CancelledError, InputError, JobFailedError, OutputError, UsageError } f
 import { findFfmpeg } from '../ffmpeg/binaries.js';
 import { probe, videoKeyframes } from '../ffmpeg/probe.js';
 import { findAnyModel } from '../models/local-registry.js';
-import { loadRegistry } from '../models/registry.js';
+import { autoModelName, isModelFile, scaleOf } from '../models/resolve.js';
+import { checkOutputPath } from '../encode/output-path.js';
 import { jobIdFor, JOIN_QUEUE, QUEUE_PREFIX, SEGMENT_QUEUE, segmentJobId, type JobSettings, type JobSpec } from './job.js';
 import { planSegments } from './plan.js';
 import { checkRedis, connectionOptions } from './redis.js';
@@ -55,45 +56,41 @@ export interface SubmitResult {
 
 const DAY_S = 86_400;
 
-/** The model's native scale, for the output size shown while waiting (4 when unknown: an .onnx file). */
-async function modelScale(model: string): Promise<number> {
-  if (model.endsWith('.onnx') || model.includes('/')) return 4;
-  const found = await findAnyModel(model);
-  return found.model.scale;
-}
-
-async function settingsFor(o: SubmitOptions): Promise<JobSettings> {
+/**
+ * The job's settings, with the model named as every worker will resolve it, and the model's
+ * native scale (for the output size shown while waiting). Unknown names and missing files fail
+ * here, before anything is queued.
+ */
+async function settingsFor(o: SubmitOptions): Promise<{ settings: JobSettings; nativeScale: () => Promise<number> }> {
   let model = o.model;
-  if (model === 'auto') {
-    const defaults = loadRegistry().defaults;
-    model = o.device === 'cpu' ? defaults.cpu : defaults.gpu;
-  } else if (model.endsWith('.onnx') || model.includes('/')) {
+  let nativeScale: () => Promise<number>;
+  if (isModelFile(model)) {
     if (!existsSync(model)) throw new UsageError(`model file ${model} does not exist`, 'give a registry name (esrvid models list) or an .onnx file on shared storage');
     model = resolve(model);
-  } else await findAnyModel(model); // unknown names fail here, before anything is queued
-  return {
+    const file = model;
+    nativeScale = () => scaleOf(file);
+  } else {
+    if (model === 'auto') model = autoModelName(o.device);
+    const { scale } = (await findAnyModel(model)).model;
+    nativeScale = async () => scale;
+  }
+  const settings: JobSettings = {
     model, scale: o.scale, precision: o.precision ?? defaultPrecision(o.device), tile: o.tile, tilePad: o.tilePad,
     codec: o.codec, crf: o.crf, preset: o.preset, pixFmt: o.pixFmt, segmentSeconds: o.segmentSeconds,
   };
-}
-
-function checkPaths(input: string, output: string): void {
-  if (!existsSync(input)) throw new InputError(`input ${input} does not exist`, 'check the path');
-  containerFor(output);
-  if (existsSync(output) && realpathSync(output) === realpathSync(input)) throw new UsageError('the output is the input file', 'write the upscaled video to a new file');
-  const dir = dirname(output);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new OutputError(`output folder ${dir} does not exist`, 'create it first (on storage every worker can reach) or choose another path');
+  return { settings, nativeScale };
 }
 
 export async function submitJob(o: SubmitOptions): Promise<SubmitResult> {
   if (o.segmentSeconds <= 0) throw new UsageError(`--segment-seconds must be positive, got ${o.segmentSeconds}`);
   const input = resolve(o.input);
   const output = resolve(o.output);
-  checkPaths(input, output);
-  const settings = await settingsFor(o);
+  if (!existsSync(input)) throw new InputError(`input ${input} does not exist`, 'check the path');
+  containerFor(output);
+  // An existing output is refused below only when the job is queued, not when attaching to it.
+  checkOutputPath(input, output, true);
+  const { settings, nativeScale } = await settingsFor(o);
   await checkRedis(o.redis);
-  const tools = await findFfmpeg({ ffmpeg: o.ffmpeg, ffprobe: o.ffprobe });
-  const info = await probe(tools.ffprobe, input);
   const source = await fingerprint(input);
   const id = jobIdFor(source, settings, output);
   const folder = jobFolderFor(output, id);
@@ -119,13 +116,15 @@ export async function submitJob(o: SubmitOptions): Promise<SubmitResult> {
     } else if (o.restart) await storage.removeAll();
     if (!attached) {
       if (existsSync(output) && !o.overwrite) throw new OutputError(`output ${o.output} already exists`, 'pass -y to overwrite it');
+      const tools = await findFfmpeg({ ffmpeg: o.ffmpeg, ffprobe: o.ffprobe });
+      const info = await probe(tools.ffprobe, input);
       const planStarted = performance.now();
       const { times, keyframes } = await videoKeyframes(tools.ffprobe, input, info.video.index);
       const segments = planSegments(times, keyframes, o.segmentSeconds);
       if (segments.length === 0) throw new InputError(`no video frame found in ${o.input}`, 'check that the video plays');
       const planMs = performance.now() - planStarted;
       const v = info.video;
-      const scale = settings.scale ?? (await modelScale(settings.model));
+      const scale = settings.scale ?? (await nativeScale());
       // The size the workers will write, as the main command computes it.
       const { quarterTurn } = orientation(containerFor(output), v.rotation);
       const [w, h] = quarterTurn ? [v.height, v.width] : [v.width, v.height];
