@@ -2,6 +2,7 @@
  * `esrvid preview <input> --at <time|fN> | --range <a-b>`: the CLI face of previewFrames() and
  * previewClip(). Written image paths go to stdout, one per line; a summary line goes to stderr.
  */
+import { onStopSignals } from './stop-signals.js';
 import { numberIn } from './parse.js';
 import { Option, type Command } from 'commander';
 import { scopeOptions } from './scope-options.js';
@@ -88,13 +89,7 @@ export async function runPreview(input: string, raw: PreviewCliOptions, quiet: b
   const o: PreviewCliOptions = { ...raw, compare: (raw.compare as unknown) === true ? 'side' : raw.compare };
   checkCombination(o);
   const controller = new AbortController();
-  let stops = 0;
-  const onSignal = () => {
-    if (++stops > 1) process.exit(130);
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const releaseSignals = onStopSignals(controller);
   const common = {
     input, output: o.output, model: o.model, scale: o.scale, device: o.device, precision: o.precision, tile: o.tile, tilePad: o.tilePad, threads: o.threads,
     overwrite: !!o.yes, ffmpegPath: o.ffmpeg, ffprobePath: o.ffprobe, signal: controller.signal, onPull: pullReporter(process.stderr, quiet),
@@ -125,7 +120,6 @@ export async function runPreview(input: string, raw: PreviewCliOptions, quiet: b
     if (controller.signal.aborted) throw err instanceof CancelledError ? err : new CancelledError('cancelled');
     throw err;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    releaseSignals();
   }
 }

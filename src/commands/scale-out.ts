@@ -7,35 +7,21 @@ import { numberIn } from './parse.js';
 import type { JobStatus } from '../scale-out/status.js';
 import { parsePathMap, type PathMap } from '../scale-out/storage.js';
 import { CancelledError, EsrvidError, UsageError } from '../errors.js';
+import { clusterOf, doneEventOf, progressEventOf, startEventOf } from '../scale-out/progress-events.js';
+import { onStopSignals } from './stop-signals.js';
 import { DEFAULT_REDIS } from '../scale-out/redis.js';
 import { dashboardWanted } from '../tui/terminal.js';
 import type { DashboardHandle } from '../tui/mount-dashboard.js';
 
 const redisOption = () => new Option('--redis <url>', 'the Redis server coordinating the job (or ESRVID_REDIS)').default(process.env.ESRVID_REDIS ?? DEFAULT_REDIS);
 
-/** SIGINT/SIGTERM abort `controller`; a second one exits at once. */
-function onStopSignals(controller: AbortController, say: (why: string) => void): () => void {
-  let stops = 0;
-  const handler = (sig: NodeJS.Signals) => {
-    if (++stops > 1) process.exit(130);
-    say(sig);
-    controller.abort();
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
-}
-
 /** One plain line per change of the job's state, at most every `everyMs` (and at least every 30 s). */
 function plainStatus(stream: NodeJS.WritableStream, everyMs = 2000): (s: JobStatus) => void {
   let last = '';
   let lastAt = 0;
   return (s) => {
-    const count = (st: string) => s.segments.filter((g) => g.state === st).length;
-    const line = `${s.framesDone}/${s.frames} frames (${s.frames ? ((100 * s.framesDone) / s.frames).toFixed(1) : '0.0'}%), segments ${count('done')} done, ${count('active')} active, ${count('waiting') + count('retrying')} waiting of ${s.segments.length}; workers: ${s.workers.join(', ') || 'none'}${s.state === 'joining' ? '; joining' : ''}`;
+    const c = clusterOf(s);
+    const line = `${s.framesDone}/${s.frames} frames (${s.frames ? ((100 * s.framesDone) / s.frames).toFixed(1) : '0.0'}%), segments ${c.done} done, ${c.active} active, ${c.waiting} waiting of ${c.segments}; workers: ${c.workers.join(', ') || 'none'}${s.state === 'joining' ? '; joining' : ''}`;
     const now = performance.now();
     if ((line !== last && now - lastAt >= everyMs) || now - lastAt >= 30_000 || s.state === 'joining' && !last.endsWith('joining')) {
       stream.write(`esrvid: ${line}\n`);
@@ -80,17 +66,16 @@ export function registerScaleOut(program: Command): void {
       const release = onStopSignals(controller, (sig) => log(`${sig}: no longer waiting (the job goes on)`));
       // On a terminal the single-job dashboard follows the job (loaded only then, as for the main command).
       const tui = dashboardWanted({ json, quiet: quiet(), tui: o.tui }, process.stdout) && !o.detach ? await import('../tui/mount-dashboard.js') : undefined;
-      const events = tui ? await import('../scale-out/progress-events.js') : undefined;
       let dashboard: DashboardHandle | undefined;
       const started = performance.now();
       const report = json ? (s: JobStatus) => process.stdout.write(`${JSON.stringify({ type: 'status', ...s })}\n`)
-        : tui && events ? (s: JobStatus) => {
+        : tui ? (s: JobStatus) => {
           if (!dashboard) {
             dashboard = tui.mountDashboard({ stdout: process.stdout, stdin: process.stdin, onStop: () => controller.abort() });
-            dashboard.onEvent(events.startEventOf(s));
+            dashboard.onEvent(startEventOf(s));
           }
-          dashboard.onEvent(events.progressEventOf(s, performance.now() - started));
-          if (s.state === 'done') dashboard.onEvent(events.doneEventOf(s, performance.now() - started));
+          dashboard.onEvent(progressEventOf(s, performance.now() - started));
+          if (s.state === 'done') dashboard.onEvent(doneEventOf(s, performance.now() - started));
         }
         : quiet() ? undefined : plainStatus(process.stderr);
       try {

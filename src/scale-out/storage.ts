@@ -7,16 +7,12 @@
  * an object store can stand beside the shared-directory implementation.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { readSegmentRecord, recordSegment, type SegmentRecord } from '../encode/work-dir.js';
 import { writeFileAtomic } from '../models/store.js';
 
 export interface SharedStorage {
-  /** A readable name for messages (a folder, a bucket URL). */
-  readonly location: string;
-  readText(name: string): Promise<string | undefined>;
   writeTextAtomic(name: string, text: string): Promise<void>;
   /** A new, empty local folder for one attempt at a segment (written to by the pipeline). */
   newAttempt(index: number, worker: string): Promise<string>;
@@ -35,18 +31,6 @@ export interface SharedStorage {
 /** A folder on a shared file system (NFS, SMB, a local disk for one host). */
 export class SharedDirectory implements SharedStorage {
   constructor(readonly dir: string) {}
-
-  get location(): string {
-    return this.dir;
-  }
-
-  async readText(name: string): Promise<string | undefined> {
-    try {
-      return await readFile(join(this.dir, name), 'utf8');
-    } catch {
-      return undefined;
-    }
-  }
 
   async writeTextAtomic(name: string, text: string): Promise<void> {
     await mkdir(this.dir, { recursive: true });
@@ -82,11 +66,6 @@ export class SharedDirectory implements SharedStorage {
 
   async removeAll(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
-  }
-
-  /** Names in the folder (tests, status). */
-  async list(): Promise<string[]> {
-    return existsSync(this.dir) ? readdir(this.dir) : [];
   }
 }
 
