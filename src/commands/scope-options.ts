@@ -14,7 +14,17 @@ export function scopeOptions(program: Command, names: readonly string[], hoisted
     const at = args.findIndex((a) => !a.startsWith('-'));
     if (at < 0 || !names.includes(args[at]!)) return parse(args);
     const rest = args.slice(at + 1);
-    const before = parse([...args.slice(0, at), ...rest.filter((a) => hoisted.has(a))]);
-    return { operands: [...before.operands, args[at]!], unknown: [...before.unknown, ...rest.filter((a) => !hoisted.has(a))] };
+    // The subcommand written (`models import` is two deep) keeps the flags it declares itself.
+    let cmd = program.commands.find((c) => c.name() === args[at]);
+    for (const a of rest) {
+      if (a.startsWith('-')) continue;
+      const sub = cmd?.commands.find((c) => c.name() === a);
+      if (!sub) break;
+      cmd = sub;
+    }
+    const own = new Set(cmd?.options.flatMap((opt) => [opt.short, opt.long]) ?? []);
+    const hoist = (a: string) => hoisted.has(a) && !own.has(a);
+    const before = parse([...args.slice(0, at), ...rest.filter(hoist)]);
+    return { operands: [...before.operands, args[at]!], unknown: [...before.unknown, ...rest.filter((a) => !hoist(a))] };
   };
 }
