@@ -16,7 +16,7 @@ const { onnx } = onnxProto;
 export const INT8_MIN_PSNR_DB = 40;
 
 /** Bumped whenever calibration or quantization changes, so old int8 files are made again. */
-export const QUANTIZER_VERSION = 'esrvid-qdq-int8/3';
+export const QUANTIZER_VERSION = 'esrvid-qdq-int8/4';
 
 export interface Int8Quality {
   /** PSNR of the int8 output against the float32 output, per frame, in dB. */

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { decodeRgbPng, readCalibrationFrames } from '../../src/models/calibration-frames.js';
 import onnxProto from 'onnx-proto';
 import { buildFrameModel } from '../../src/models/onnx/graph-builder.js';
-import { correctBiases, mseOptimalRange, quantizeBias, quantizeWeights, uint8Params, weightScales } from '../../src/models/onnx/quantize.js';
+import { correctBiases, mseOptimalRange, quantizeBias, quantizeModel, quantizeWeights, uint8Params, weightScales } from '../../src/models/onnx/quantize.js';
+import { exactSources } from '../../src/models/int8.js';
 
 /** A small deterministic generator (mulberry32), so the distributions are the same on every run. */
 function uniform(seed: number): () => number {
@@ -69,6 +70,29 @@ describe('int32 bias', () => {
 
   it('saturates at the int32 range', () => {
     expect([...quantizeBias(Float32Array.from([1e6, -1e6]), 1e-6, Float32Array.from([1e-6, 1e-6]))]).toEqual([2 ** 31 - 1, -(2 ** 31)]);
+  });
+});
+
+describe('the first convolution, reading the frame\'s bytes', () => {
+  it('has its bias quantized with the 1/255 input scale its DequantizeLinear uses, not the calibrated range', () => {
+    const g = buildFrameModel((b, x) => b.conv(x, Float32Array.from({ length: 4 * 3 * 9 }, (_, i) => ((i * 37) % 11 - 5) / 20), Float32Array.of(0.1, -0.2, 0.3, 0.05),
+      { outChannels: 4, inChannels: 3, kernel: [3, 3], pads: [1, 1, 1, 1] }));
+    const fp32 = g.serialize('fp32');
+    const nodes = onnxProto.onnx.ModelProto.decode(fp32).graph!.node!;
+    const conv = nodes.find((n) => n.opType === 'Conv')!;
+    // A calibrated input range that is not 0..1 (an MSE clip of the frames' values).
+    const ranges = new Map([[conv.input![0]!, { lo: 0, hi: 0.99 }], [conv.output![0]!, { lo: -1, hi: 1 }]]);
+    const q = onnxProto.onnx.ModelProto.decode(quantizeModel(fp32, { ranges, exactSources: exactSources(fp32) })).graph!;
+    const inits = new Map(q.initializer!.map((t) => [t.name!, t]));
+    const floats = (name: string) => new Float32Array(new Uint8Array(inits.get(name)!.rawData!).slice().buffer);
+    const qconv = q.node!.find((n) => n.opType === 'Conv')!;
+    const dqOf = (tensor: string) => q.node!.find((n) => n.opType === 'DequantizeLinear' && n.output![0] === tensor)!;
+    const [xDq, wDq, bDq] = qconv.input!.map(dqOf);
+    const xScale = floats(xDq!.input![1]!)[0]!;
+    expect(xScale).toBeCloseTo(1 / 255, 9);
+    const wScales = floats(wDq!.input![1]!);
+    const bScales = floats(bDq!.input![1]!);
+    wScales.forEach((w, k) => expect(bScales[k]).toBeCloseTo(w * xScale, 12));
   });
 });
 

@@ -218,15 +218,20 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
   const graph = model.graph as onnxProto.onnx.GraphProto;
   const inits = new Map(graph.initializer.map((t) => [t.name!, t]));
   const floatConvs = o.floatConvs ?? new Set<string>();
+  const signed = o.activationType === 'int8';
+  // One place decides a tensor's parameters, so a Conv's bias (quantized first) and the DQ in front
+  // of it (emitted later) agree: an exact source (the frame's bytes) is 1/255 exactly, whatever
+  // its calibrated range; anything else is from its range.
   const params = new Map<string, QuantParams>();
   const paramsOf = (tensor: string): QuantParams => {
     let p = params.get(tensor);
     if (!p) {
       const r = o.ranges.get(tensor);
-      if (!r) throw new Error(`no calibrated range for tensor ${tensor}`);
-      p = uint8Params(r);
+      if (!signed && o.exactSources?.has(tensor)) p = { scale: 1 / 255, zeroPoint: 0 };
+      else if (!r) throw new Error(`no calibrated range for tensor ${tensor}`);
+      else p = uint8Params(r);
+      params.set(tensor, p);
     }
-    params.set(tensor, p);
     return p;
   };
   const newInits: ITensorProto[] = [];
@@ -278,11 +283,9 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
   const dqName = new Map<string, string>();
   for (const t of qdq) dqName.set(t, `${t}_dq`);
   const nodes: INodeProto[] = [];
-  const signed = o.activationType === 'int8';
   const emitPair = (t: string) => {
     const source = signed ? undefined : o.exactSources?.get(t);
-    const p = source ? { scale: 1 / 255, zeroPoint: 0 } : paramsOf(t);
-    params.set(t, p);
+    const p = paramsOf(t);
     const scale = fresh('act_scale');
     const zero = fresh('act_zero');
     newInits.push(rawTensor(scale, [], DT.FLOAT, new Float32Array([p.scale])));
