@@ -54,11 +54,11 @@ function sampleIndexes(n: number, cap: number): Uint32Array {
 /** How a tensor's range is set from its calibration values: MSE-optimal clipping, or none (min..max). */
 export type ClipRule = 'mse' | 'minmax';
 
+/** Values kept per tensor per frame for the ranges. */
+const SAMPLES_PER_FRAME = 1 << 18;
+
 export interface CalibrateOptions {
-  floatConvs?: ReadonlySet<string>;
   threads?: number;
-  /** Values kept per tensor per frame. */
-  samplesPerFrame?: number;
   /** Activation tensors quantized besides those around the Convs. */
   extraTensors?: readonly string[];
 }
@@ -86,7 +86,7 @@ export interface Calibration {
 }
 
 export async function calibrate(fp32: Uint8Array, frames: readonly Frame[], clips: readonly ClipRule[], o: CalibrateOptions = {}): Promise<Calibration> {
-  const tensors = calibratedTensors(onnx.ModelProto.decode(fp32), o.floatConvs, o.extraTensors);
+  const tensors = calibratedTensors(onnx.ModelProto.decode(fp32), o.extraTensors);
   const session = await ort.InferenceSession.create(withOutputs(fp32, tensors), sessionOpts(o.threads));
   const values = new Map<string, Float32Array[]>(tensors.map((t) => [t, []]));
   const channelMeans = new Map<string, Float64Array>();
@@ -96,7 +96,7 @@ export async function calibrate(fp32: Uint8Array, frames: readonly Frame[], clip
       for (const t of tensors) {
         const out = r[t]!;
         const data = out.data as Float32Array;
-        values.get(t)!.push(Float32Array.from(sampleIndexes(data.length, o.samplesPerFrame ?? 1 << 18), (i) => data[i]!));
+        values.get(t)!.push(Float32Array.from(sampleIndexes(data.length, SAMPLES_PER_FRAME), (i) => data[i]!));
         const channels = Number(out.dims[1]);
         const plane = Number(out.dims[2]) * Number(out.dims[3]);
         const m = channelMeans.get(t) ?? new Float64Array(channels);
@@ -210,12 +210,6 @@ export interface MakeInt8Options extends CalibrateOptions {
   frames?: readonly Frame[];
   /** Cross-layer equalization across each Conv -> PReLU -> Conv (default on). */
   equalize?: boolean;
-  /** Fold the int8 weights' mean output error back into the biases (default on). */
-  biasCorrection?: boolean;
-  /** Clip rules tried (default both); the one with the best worst-frame PSNR is kept. */
-  clips?: ClipRule[];
-  activationType?: 'uint8' | 'int8';
-  weightClip?: 'max' | 'mse';
   /** Keep ONNX Runtime's PRelu (measured, slower on real frames) instead of the branch-free form. */
   keepPrelu?: boolean;
 }
@@ -231,12 +225,13 @@ export async function makeInt8(fp32: Uint8Array, o: MakeInt8Options = {}): Promi
   const pairs = o.equalize === false ? [] : equalizablePairs(onnx.ModelProto.decode(fp32));
   const measured = await channelRanges(fp32, frames, pairs.map((p) => p.tensor), o.threads);
   let float = pairs.length ? equalizeChannels(fp32, measured.ranges) : fp32;
-  const calibration = await calibrate(float, frames, o.clips ?? ['mse', 'minmax'], o);
-  if (o.biasCorrection ?? true) float = correctBiases(float, calibration.channelMeans, o);
+  // Both clip rules are tried; the one with the better worst frame is kept.
+  const calibration = await calibrate(float, frames, ['mse', 'minmax'], o);
+  float = correctBiases(float, calibration.channelMeans);
   let best: Omit<Int8Result, 'calibrationMs'> | undefined;
   const sources = exactSources(float);
   for (const [clip, ranges] of calibration.ranges) {
-    const bytes = quantizeModel(float, { ranges, exactSources: sources, floatConvs: o.floatConvs, activationType: o.activationType, extraTensors: o.extraTensors, weightClip: o.weightClip, keepPrelu: o.keepPrelu });
+    const bytes = quantizeModel(float, { ranges, exactSources: sources, extraTensors: o.extraTensors, keepPrelu: o.keepPrelu });
     const quality = await measureQuality(measured.outputs, bytes, frames, o.threads);
     if (!best || quality.minDb > best.quality.minDb) best = { bytes, quality, clip };
   }

@@ -32,11 +32,10 @@ export interface QuantParams {
 // ---- the arithmetic ----
 
 /**
- * One symmetric int8 scale per output channel (axis 0): max |w| / 127 (1 for an all-zero channel),
- * or with `clip: 'mse'` the scale in [0.5, 1] x that which minimises the channel's squared
- * rounding-and-clipping error.
+ * One symmetric int8 scale per output channel (axis 0): max |w| / 127 (1 for an all-zero channel).
+ * An MSE-optimal clip of the weights was measured and gained nothing (BENCHMARKS.md, int8 attempts).
  */
-export function weightScales(weight: Float32Array, outChannels: number, clip: 'max' | 'mse' = 'max'): Float32Array {
+export function weightScales(weight: Float32Array, outChannels: number): Float32Array {
   const per = weight.length / outChannels;
   if (!Number.isInteger(per)) throw new Error(`weight of ${weight.length} values does not split into ${outChannels} channels`);
   const scales = new Float32Array(outChannels);
@@ -48,20 +47,6 @@ export function weightScales(weight: Float32Array, outChannels: number, clip: 'm
       continue;
     }
     scales[c] = m / 127;
-    if (clip === 'max') continue;
-    let bestErr = Infinity;
-    for (let f = 1; f >= 0.5; f -= 0.005) {
-      const scale = (m * f) / 127;
-      let err = 0;
-      for (let i = c * per; i < (c + 1) * per; i++) {
-        const w = weight[i]!;
-        err += (w - Math.max(-127, Math.min(127, Math.round(w / scale))) * scale) ** 2;
-      }
-      if (err < bestErr) {
-        bestErr = err;
-        scales[c] = scale;
-      }
-    }
   }
   return scales;
 }
@@ -170,10 +155,9 @@ export function convSites(model: IModelProto): ConvSite[] {
 }
 
 /** The activation tensors whose ranges calibration must measure. */
-export function calibratedTensors(model: IModelProto, floatConvs: ReadonlySet<string> = new Set(), extra: readonly string[] = []): string[] {
+export function calibratedTensors(model: IModelProto, extra: readonly string[] = []): string[] {
   const names = new Set<string>(extra);
   for (const s of convSites(model)) {
-    if (floatConvs.has(s.node)) continue;
     names.add(s.input);
     names.add(s.output);
   }
@@ -190,18 +174,12 @@ export function withOutputs(modelBytes: Uint8Array, tensors: readonly string[]):
 export interface QuantizeOptions {
   /** Activation ranges by tensor name (from calibration). */
   ranges: ReadonlyMap<string, TensorRange>;
-  /** Conv nodes left in float32 (sensitive layers). */
-  floatConvs?: ReadonlySet<string>;
   /**
    * Float tensors that are exactly DequantizeLinear(u8 tensor, 1/255, 0), by the uint8 tensor's
    * name: the network's input, k/255 of the frame's bytes. Their consumers read a DequantizeLinear
    * of the bytes themselves, so the first QLinearConv takes the frame without a Cast, Mul and Q.
    */
   exactSources?: ReadonlyMap<string, string>;
-  /** uint8 (default; u8 x s8 is what VNNI multiplies) or int8 activations. */
-  activationType?: 'uint8' | 'int8';
-  /** Per-channel weight scales from max |w| (default) or the MSE-optimal clip. */
-  weightClip?: 'max' | 'mse';
   /** More activation tensors to pass through Q -> DQ (so ORT can fuse the ops around them). */
   extraTensors?: readonly string[];
   /** Keep ONNX Runtime's PRelu instead of the branch-free form (see branchFreePrelu). */
@@ -217,8 +195,6 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
   const model = onnx.ModelProto.decode(modelBytes);
   const graph = model.graph as onnxProto.onnx.GraphProto;
   const inits = new Map(graph.initializer.map((t) => [t.name!, t]));
-  const floatConvs = o.floatConvs ?? new Set<string>();
-  const signed = o.activationType === 'int8';
   // One place decides a tensor's parameters, so a Conv's bias (quantized first) and the DQ in front
   // of it (emitted later) agree: an exact source (the frame's bytes) is 1/255 exactly, whatever
   // its calibrated range; anything else is from its range.
@@ -227,7 +203,7 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
     let p = params.get(tensor);
     if (!p) {
       const r = o.ranges.get(tensor);
-      if (!signed && o.exactSources?.has(tensor)) p = { scale: 1 / 255, zeroPoint: 0 };
+      if (o.exactSources?.has(tensor)) p = { scale: 1 / 255, zeroPoint: 0 };
       else if (!r) throw new Error(`no calibrated range for tensor ${tensor}`);
       else p = uint8Params(r);
       params.set(tensor, p);
@@ -241,7 +217,7 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
   const fresh = (prefix: string) => `${prefix}_q${n++}`;
 
   for (const node of graph.node) {
-    if (node.opType !== 'Conv' || floatConvs.has(node.name!)) continue;
+    if (node.opType !== 'Conv') continue;
     const [x, wName, bName] = node.input as string[];
     const y = node.output![0]!;
     qdq.add(x!);
@@ -250,7 +226,7 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
     if (!wInit) throw new Error(`Conv ${node.name}: weight ${wName} is not an initializer`);
     const dims = (wInit.dims ?? []).map(Number);
     const w = floatData(wInit);
-    const scales = weightScales(w, dims[0]!, o.weightClip);
+    const scales = weightScales(w, dims[0]!);
     const wq = fresh('w_int8');
     const wScale = fresh('w_scale');
     const wZero = fresh('w_zero');
@@ -284,19 +260,17 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
   for (const t of qdq) dqName.set(t, `${t}_dq`);
   const nodes: INodeProto[] = [];
   const emitPair = (t: string) => {
-    const source = signed ? undefined : o.exactSources?.get(t);
+    const source = o.exactSources?.get(t);
     const p = paramsOf(t);
     const scale = fresh('act_scale');
     const zero = fresh('act_zero');
     newInits.push(rawTensor(scale, [], DT.FLOAT, new Float32Array([p.scale])));
-    newInits.push(signed
-      ? rawTensor(zero, [], DT.INT8, new Int8Array([p.zeroPoint - 128]))
-      : rawTensor(zero, [], DT.UINT8, new Uint8Array([p.zeroPoint])));
+    newInits.push(rawTensor(zero, [], DT.UINT8, new Uint8Array([p.zeroPoint])));
     if (source) {
       nodes.push({ opType: 'DequantizeLinear', name: fresh('DequantizeLinear'), input: [source, scale, zero], output: [dqName.get(t)!] });
       return;
     }
-    const q = `${t}_${signed ? 's8' : 'u8'}`;
+    const q = `${t}_u8`;
     nodes.push({ opType: 'QuantizeLinear', name: fresh('QuantizeLinear'), input: [t, scale, zero], output: [q] });
     nodes.push({ opType: 'DequantizeLinear', name: fresh('DequantizeLinear'), input: [q, scale, zero], output: [dqName.get(t)!] });
   };
@@ -360,12 +334,12 @@ function withoutDeadNodes(nodes: INodeProto[], graphOutputs: ReadonlySet<string>
  * subtracted (after Nagel et al., data-free quantization; E[x_i] measured on the calibration
  * frames). Done on the float model before quantizing; its biases are then quantized as usual.
  */
-export function correctBiases(modelBytes: Uint8Array, inputMeans: ReadonlyMap<string, Float64Array>, o: { floatConvs?: ReadonlySet<string>; weightClip?: 'max' | 'mse' } = {}): Uint8Array {
+export function correctBiases(modelBytes: Uint8Array, inputMeans: ReadonlyMap<string, Float64Array>): Uint8Array {
   const model = onnx.ModelProto.decode(modelBytes);
   const graph = model.graph as onnxProto.onnx.GraphProto;
   const inits = new Map(graph.initializer.map((t) => [t.name!, t]));
   for (const n of graph.node) {
-    if (n.opType !== 'Conv' || !n.input![2] || o.floatConvs?.has(n.name!)) continue;
+    if (n.opType !== 'Conv' || !n.input![2]) continue;
     const ex = inputMeans.get(n.input![0]!);
     const wt = inits.get(n.input![1]!);
     const bt = inits.get(n.input![2]!);
@@ -375,7 +349,7 @@ export function correctBiases(modelBytes: Uint8Array, inputMeans: ReadonlyMap<st
     // A grouped conv's input channels do not line up with the tensor's: left alone.
     if (inC !== ex.length) continue;
     const k = kh * kw;
-    const scales = weightScales(w, outC, o.weightClip);
+    const scales = weightScales(w, outC);
     const wq = quantizeWeights(w, scales);
     const b = floatData(bt).slice();
     for (let c = 0; c < outC; c++) {
