@@ -25,19 +25,12 @@ export interface EndToEndRun {
   outputSize: [number, number];
   /** Pipeline clock when the first frame was out (probe, model load, first inference). */
   firstFrameMs?: number;
-  /**
-   * Pipeline clock of the first progress event with the final frame count (progress is
-   * throttled, so this may be the last event, after the join).
-   */
-  lastFrameMs?: number;
 }
 
 /** The fields of interest from a `--json` event stream (one JSON object per line). */
 export function readDoneEvent(lines: readonly string[]): Omit<EndToEndRun, 'wallMs'> {
   let start: { inputSize?: [number, number]; outputSize?: [number, number] } | undefined;
   let firstFrameMs: number | undefined;
-  let lastFrameMs: number | undefined;
-  let lastFrames = 0;
   for (const line of lines) {
     let e: Record<string, unknown>;
     try {
@@ -46,11 +39,7 @@ export function readDoneEvent(lines: readonly string[]): Omit<EndToEndRun, 'wall
       continue;
     }
     if (e.type === 'start') start = e as typeof start;
-    if (e.type === 'progress' && Number(e.frames) > lastFrames && Number.isFinite(Number(e.elapsedMs))) {
-      lastFrames = Number(e.frames);
-      firstFrameMs ??= Number(e.elapsedMs);
-      lastFrameMs = Number(e.elapsedMs);
-    }
+    if (e.type === 'progress' && Number(e.frames) > 0 && Number.isFinite(Number(e.elapsedMs))) firstFrameMs ??= Number(e.elapsedMs);
     if (e.type === 'error') throw new Error(`esrvid failed: ${String(e.message)}`);
     if (e.type === 'done') {
       const stage = (e.stageMs ?? {}) as Partial<EndToEndRun['stageMs']>;
@@ -61,7 +50,7 @@ export function readDoneEvent(lines: readonly string[]): Omit<EndToEndRun, 'wall
         stageMs: { decode: stage.decode ?? Number.NaN, infer: stage.infer ?? Number.NaN, encode: stage.encode ?? Number.NaN },
         inputSize: start?.inputSize ?? [0, 0],
         outputSize: start?.outputSize ?? [0, 0],
-        ...(firstFrameMs !== undefined ? { firstFrameMs, lastFrameMs } : {}),
+        ...(firstFrameMs !== undefined ? { firstFrameMs } : {}),
       };
     }
   }

@@ -45,9 +45,11 @@ export async function measureInt8(
   o: { runs: number; warmup: number; minCaseMs: number; threads: number; lanes?: number; pauseMs: number; log: (line: string) => void },
 ): Promise<Int8CaseResult[]> {
   const fp32 = await OrtStage.open(m.fp32Path, m.scale, o.threads, { lanes: o.lanes });
-  const int8 = await OrtStage.open(m.int8Path, m.scale, o.threads, { precision: 'int8', lanes: o.lanes });
+  let int8: OrtStage | undefined;
   const results: Int8CaseResult[] = [];
   try {
+    int8 = await OrtStage.open(m.int8Path, m.scale, o.threads, { precision: 'int8', lanes: o.lanes });
+    const q = int8;
     for (const [width, height] of sizes) {
       const frames = realFrames(1, width, height);
       const timed = async (s: OrtStage) => {
@@ -56,7 +58,7 @@ export async function measureInt8(
         return ms;
       };
       let before: ReturnType<typeof snapshot>;
-      const { a, b } = await alternate(() => timed(fp32), () => timed(int8), {
+      const { a, b } = await alternate(() => timed(fp32), () => timed(q), {
         warmup: o.warmup, runs: o.runs, minCaseMs: o.minCaseMs, onMeasuring: () => (before = snapshot()),
       });
       const load = otherLoad(before, snapshot());
@@ -74,7 +76,7 @@ export async function measureInt8(
     }
   } finally {
     await fp32.close();
-    await int8.close();
+    await int8?.close();
   }
   return results;
 }

@@ -37,6 +37,10 @@ export class OrtStage {
     return this.upscaler.lanes;
   }
 
+  get threadsPerLane(): number | undefined {
+    return this.upscaler.threadsPerLane;
+  }
+
   /** A block of calls of `batch` frames (two per lane); returns milliseconds per call. */
   async time(batch: number, width: number, height: number, frames?: Uint8Array): Promise<number> {
     const shape = `${batch}x${width}x${height}`;

@@ -294,7 +294,7 @@ async function measureModel(
   const graph = decodeModel(await readFile(fp32));
   const flops = countFlops(graph);
   const stage = await OrtStage.open(model.path, model.scale, o.threads, { precision: model.precision, lanes: o.lanes });
-  result.stage ??= { lanes: stage.lanes, threadsPerLane: Math.max(1, Math.floor(o.threads / stage.lanes)) };
+  result.stage ??= { lanes: stage.lanes, threadsPerLane: stage.threadsPerLane ?? o.threads };
   const mr: ModelResult = { name, path: model.path, architecture: model.architecture, flops, loadMs: stage.loadMs };
   result.models.push(mr);
   o.log(`${name}: ${(flops.convFlopsPerInputPixel / 1e6).toFixed(2)} MFLOP per input pixel, ${flops.convCount} convolutions, ${(flops.parameterCount / 1e6).toFixed(2)} M parameters`);

@@ -72,7 +72,8 @@ export class Upscaler {
   /** One worker thread and session per lane; lane 0 exists from the start (it probes devices). */
   private sessions: SessionThread[] = [];
   private scale = 1;
-  private threadsPerLane: number | undefined;
+  /** Intra-op threads of each lane's session (undefined: the device's default). */
+  threadsPerLane: number | undefined;
   /** How many slot buffers were ever allocated: constant after start-up (tested). */
   allocations = 0;
   /** The slowest lane's session creation, ms. */
