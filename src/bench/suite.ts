@@ -255,12 +255,12 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
 
 /** int8 rows for the compact models of the suite: each size it measures, at batch 1. */
 async function measureInt8Rows(models: { name: string; path: string; scale: number; architecture: string }[], cases: BenchCase[], o: BenchOptions, result: SuiteResult): Promise<void> {
-  const { int8ForBench, int8Supported } = await import('../models/int8-install.js');
+  const { int8File, int8Supported } = await import('../models/int8-install.js');
   const { pullReporter } = await import('../commands/models.js');
   for (const model of models.filter((m) => int8Supported(m.architecture))) {
     const sizes = [...new Map(cases.filter((c) => c.model === model.name).map((c) => [`${c.width}x${c.height}`, [c.width, c.height] as [number, number]])).values()];
     try {
-      const { path, entry } = await int8ForBench(model.name, { architecture: model.architecture, onEvent: pullReporter(process.stderr) });
+      const { path, entry } = await int8File(model.name, { architecture: model.architecture, onEvent: pullReporter(process.stderr) });
       o.log(`${model.name} int8: ${entry.minPsnrDb.toFixed(1)} dB PSNR (worst frame) against float32${entry.offered ? '' : ', under the gate: not offered'}`);
       result.int8.push(...await measureInt8({
         name: model.name, scale: model.scale, fp32Path: model.path, int8Path: path,

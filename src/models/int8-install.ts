@@ -12,7 +12,7 @@ import { basename } from 'node:path';
 import { ModelError, UsageError } from '../errors.js';
 import { INT8_MIN_PSNR_DB, makeInt8, QUANTIZER_VERSION } from './int8.js';
 import type { PullEvent } from './pull.js';
-import { manifestPath, modelsDir, onnxPath, readManifest, sha256, writeFileAtomic, type Int8Entry } from './store.js';
+import { manifestPath, modelsDir, onnxPath, readManifest, sha256, writeFileAtomic, type Int8Entry, type ModelManifest } from './store.js';
 
 /** int8 is made for the compact models: convolutions and PReLU (RRDBNet is slow to calibrate and not measured). */
 export function int8Supported(architecture: string): boolean {
@@ -43,25 +43,31 @@ export interface Int8Options {
 }
 
 /**
- * The int8 model's path for an installed model: made and recorded now if the manifest has no
- * current int8 entry, refused if under the gate. A current int8 file is checked against its own
- * hash; the float32 file is read (and checked against the manifest) only to make a new one.
+ * The int8 model's path for an installed model, if offered: made and recorded now if the manifest
+ * has no current int8 entry; refused (at once, from the manifest) if under the gate.
  */
 export async function ensureInt8Model(name: string, o: Int8Options): Promise<string> {
+  const manifest = await installedManifest(name, o);
+  const entry = manifest.int8;
+  if (entry && isCurrent(entry, manifest) && !entry.offered) throw int8Refusal(name, entry);
+  const r = await int8File(name, o, manifest);
+  if (!r.entry.offered) throw int8Refusal(name, r.entry);
+  return r.path;
+}
+
+/**
+ * The int8 file and its entry whether or not it is offered (`esrvid bench` measures both): a
+ * current file is checked against its own hash; otherwise it is made from the float32 file, which
+ * is read (and checked against the manifest) only then.
+ */
+export async function int8File(name: string, o: Int8Options, known?: ModelManifest): Promise<{ path: string; entry: Int8Entry }> {
   const dir = o.dir ?? modelsDir();
-  if (!int8Supported(o.architecture)) {
-    throw new ModelError(`${name} has no int8 model: int8 is made for the compact SRVGGNetCompact models only (${o.architecture})`, 'use --precision fp32');
-  }
-  const manifest = await readManifest(name, dir);
-  if (!manifest) throw new ModelError(`model ${name} is not installed in ${dir}`, `run: esrvid models pull ${name}`);
+  const manifest = known ?? await installedManifest(name, o);
   const path = onnxPath(name, 'int8', dir);
-  let entry = manifest.int8;
-  const current = entry && entry.quantizer === QUANTIZER_VERSION && entry.fromSha256 === manifest.files.fp32.sha256;
-  if (current && entry!.offered) {
+  const current = manifest.int8;
+  if (current && isCurrent(current, manifest)) {
     const actual = existsSync(path) ? sha256(await readFile(path)) : 'missing';
-    if (actual === entry!.sha256) return path;
-  } else if (current) {
-    throw int8Refusal(name, entry!);
+    if (actual === current.sha256) return { path, entry: current };
   }
 
   o.onEvent?.({ kind: 'quantize', model: name });
@@ -75,7 +81,7 @@ export async function ensureInt8Model(name: string, o: Int8Options): Promise<str
   const r = await makeInt8(fp32, { threads: o.threads });
   // The file is kept even under the gate: `esrvid bench` measures its speed next to float32.
   await writeFileAtomic(path, r.bytes);
-  entry = {
+  const entry: Int8Entry = {
     file: basename(path),
     bytes: r.bytes.byteLength,
     sha256: sha256(r.bytes),
@@ -93,17 +99,21 @@ export async function ensureInt8Model(name: string, o: Int8Options): Promise<str
   const latest = (await readManifest(name, dir)) ?? manifest;
   await writeFileAtomic(manifestPath(name, dir), JSON.stringify({ ...latest, int8: entry }, null, 2) + '\n');
   o.onEvent?.({ kind: 'quantized', model: name, entry });
-  if (!entry.offered) throw int8Refusal(name, entry);
-  return path;
+  return { path, entry };
 }
 
-/** The int8 file whether or not it is offered (for `esrvid bench`), with its entry. */
-export async function int8ForBench(name: string, o: Int8Options): Promise<{ path: string; entry: Int8Entry }> {
-  try {
-    await ensureInt8Model(name, o);
-  } catch (err) {
-    if (!(err instanceof ModelError) || !(await readManifest(name, o.dir))?.int8) throw err;
+/** The model's manifest, for a compact model that is installed. */
+async function installedManifest(name: string, o: Int8Options): Promise<ModelManifest> {
+  const dir = o.dir ?? modelsDir();
+  if (!int8Supported(o.architecture)) {
+    throw new ModelError(`${name} has no int8 model: int8 is made for the compact SRVGGNetCompact models only (${o.architecture})`, 'use --precision fp32');
   }
-  const entry = (await readManifest(name, o.dir))!.int8!;
-  return { path: onnxPath(name, 'int8', o.dir), entry };
+  const manifest = await readManifest(name, dir);
+  if (!manifest) throw new ModelError(`model ${name} is not installed in ${dir}`, `run: esrvid models pull ${name}`);
+  return manifest;
+}
+
+/** Made by this quantizer from the float32 file installed now. */
+function isCurrent(entry: Int8Entry, manifest: ModelManifest): boolean {
+  return entry.quantizer === QUANTIZER_VERSION && entry.fromSha256 === manifest.files.fp32.sha256;
 }
