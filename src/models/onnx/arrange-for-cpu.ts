@@ -37,7 +37,7 @@
  */
 import onnxProto from 'onnx-proto';
 import { foldOutput, type OutputFold } from './fold-output.js';
-import { floatValues } from './tensor.js';
+import { floatValues, rawTensor, setFloatValues } from './tensor.js';
 
 const { onnx } = onnxProto;
 type INode = onnxProto.onnx.INodeProto;
@@ -98,7 +98,7 @@ export function arrangeForCpu(bytes: Uint8Array): CpuArrangement {
   };
   const added: ITensor[] = [];
   const addInit = (name: string, dims: number[], data: Float32Array) => {
-    added.push({ name, dims, dataType: FLOAT, rawData: new Uint8Array(data.buffer) });
+    added.push(rawTensor(name, dims, FLOAT, data));
     return name;
   };
   const intAttr = (n: INode, name: string, dflt: number) => {
@@ -149,8 +149,7 @@ export function arrangeForCpu(bytes: Uint8Array): CpuArrangement {
   graph.node = nodes;
   for (const [name, f] of floats) {
     const t = inits.get(name)!;
-    t.rawData = new Uint8Array(f.buffer);
-    t.floatData = [];
+    setFloatValues(t, f);
   }
   graph.initializer = [...(graph.initializer ?? []), ...added];
   // After the sign folding, which may have changed the last convolution's input weights.

@@ -21,7 +21,7 @@
  * Clip and Cast, into the reorder.
  */
 import onnxProto from 'onnx-proto';
-import { floatValues } from './tensor.js';
+import { floatValues, rawTensor, setFloatValues } from './tensor.js';
 
 const { onnx } = onnxProto;
 type IGraph = onnxProto.onnx.IGraphProto;
@@ -109,16 +109,14 @@ export function foldOutput(graph: IGraph): OutputFold {
     for (let t = 0; t < k; t++) w2[to * k + t] = 255 * w[o * k + t]!;
     b2[to] = 255 * b[o]! + 0.5;
   }
-  wT.rawData = new Uint8Array(w2.buffer);
-  wT.floatData = [];
-  bT.rawData = new Uint8Array(b2.buffer);
-  bT.floatData = [];
+  setFloatValues(wT, w2);
+  setFloatValues(bT, b2);
 
   const base = conv.name || conv.output![0]!;
   const name = (s: string) => `${base}_${s}`;
   const added: ITensor[] = [];
   const f32 = (n: string, dims: number[], data: Float32Array) => {
-    added.push({ name: name(n), dims, dataType: FLOAT, rawData: new Uint8Array(data.buffer) });
+    added.push(rawTensor(name(n), dims, FLOAT, data));
     return name(n);
   };
   const i64 = (n: string, data: number[]) => {

@@ -9,7 +9,7 @@
  * a float op between a DequantizeLinear and a QuantizeLinear (see BENCHMARKS.md, "int8").
  */
 import onnxProto from 'onnx-proto';
-import { floatValues } from './tensor.js';
+import { floatValues, rawTensor, setFloatValues } from './tensor.js';
 
 const { onnx } = onnxProto;
 type IModelProto = onnxProto.onnx.IModelProto;
@@ -138,9 +138,6 @@ function floatData(t: ITensorProto): Float32Array {
   return floatValues(t);
 }
 
-function rawTensor(name: string, dims: number[], dataType: number, data: ArrayBufferView): ITensorProto {
-  return { name, dims, dataType, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
-}
 
 export interface ConvSite {
   /** The Conv node's name in the float model. */
@@ -364,8 +361,7 @@ export function correctBiases(modelBytes: Uint8Array, inputMeans: ReadonlyMap<st
       }
       b[c] = b[c]! - shift;
     }
-    bt.rawData = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-    bt.floatData = [];
+    setFloatValues(bt, b);
   }
   return onnx.ModelProto.encode(model).finish();
 }
@@ -410,10 +406,6 @@ export function equalizeChannels(modelBytes: Uint8Array, channelRange: ReadonlyM
   const graph = model.graph as onnxProto.onnx.GraphProto;
   const inits = new Map(graph.initializer.map((t) => [t.name!, t]));
   const byName = new Map(graph.node.map((n) => [n.name!, n]));
-  const write = (t: ITensorProto, data: Float32Array) => {
-    t.rawData = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    t.floatData = [];
-  };
   for (const p of equalizablePairs(model)) {
     const act = channelRange.get(p.tensor);
     if (!act) continue;
@@ -450,13 +442,13 @@ export function equalizeChannels(modelBytes: Uint8Array, channelRange: ReadonlyM
     for (let c = 0; c < channels; c++) s[c] = s[c]! * norm;
     const per1 = w1.length / channels;
     for (let c = 0; c < channels; c++) for (let i = c * per1; i < (c + 1) * per1; i++) w1[i] = w1[i]! / s[c]!;
-    write(w1t, w1);
+    setFloatValues(w1t, w1);
     if (conv1.input![2]) {
       const bt = inits.get(conv1.input![2]!)!;
-      write(bt, floatData(bt).map((v, c) => v / s[c]!));
+      setFloatValues(bt, floatData(bt).map((v, c) => v / s[c]!));
     }
     for (let o = 0; o < outC2; o++) for (let c = 0; c < channels; c++) for (let j = 0; j < k; j++) w2[(o * channels + c) * k + j] = w2[(o * channels + c) * k + j]! * s[c]!;
-    write(w2t, w2);
+    setFloatValues(w2t, w2);
   }
   return onnx.ModelProto.encode(model).finish();
 }

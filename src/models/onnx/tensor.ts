@@ -14,3 +14,14 @@ export function floatValues(t: onnxProto.onnx.ITensorProto): Float32Array {
   }
   return Float32Array.from(t.floatData ?? []);
 }
+
+/** A new initializer holding `data` as raw little-endian bytes. */
+export function rawTensor(name: string, dims: number[], dataType: number, data: ArrayBufferView): onnxProto.onnx.ITensorProto {
+  return { name, dims, dataType, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+/** Replaces a float32 initializer's values (raw bytes; float_data cleared so only one is read). */
+export function setFloatValues(t: onnxProto.onnx.ITensorProto, data: Float32Array): void {
+  t.rawData = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  t.floatData = [];
+}
