@@ -4,6 +4,7 @@
  * the PSNR the int8 file keeps against float32 (from the model's manifest, measured when the file
  * was made). Models under the quality gate are measured too, and marked as not offered.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { framesPerSecond, median, pairedRatio } from './stats.js';
 import { otherLoad, snapshot } from './contention.js';
 import { realFrames } from './frames.js';
@@ -37,7 +38,6 @@ export interface Int8Model {
   offered: boolean;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function measureInt8(
   m: Int8Model,

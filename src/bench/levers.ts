@@ -4,6 +4,7 @@
  * BENCHMARKS.md shows what each kept change buys on the machine at hand, not on the day it was
  * made.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { otherLoad, snapshot } from './contention.js';
 import { realFrames } from './frames.js';
 import { alternate } from './alternate.js';
@@ -64,7 +65,6 @@ export async function measureLever(
   let off: OrtStage | undefined;
   try {
     off = await OrtStage.open(model.path, model.scale, o.threads, { lanes: o.lanes, ...lever.off });
-    const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
     const time = async (s: OrtStage) => {
       await sleep(o.pauseMs);
       return s.time(c.batch, c.width, c.height, frames);

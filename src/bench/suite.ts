@@ -5,6 +5,7 @@
  * medians over the measured runs and the ratio is the median of the per-pair ratios. Then the
  * whole CLI on a real clip against inference alone on frames of the same size, alternating too.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,7 +141,6 @@ export interface SuiteResult {
   notes: string[];
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
   const started = performance.now();

@@ -37,7 +37,7 @@
  */
 import onnxProto from 'onnx-proto';
 import { foldOutput, type OutputFold } from './fold-output.js';
-import { floatValues, rawTensor, setFloatValues } from './tensor.js';
+import { floatValues, indexGraph, rawTensor, setFloatValues } from './tensor.js';
 
 const { onnx } = onnxProto;
 type INode = onnxProto.onnx.INodeProto;
@@ -73,14 +73,7 @@ export function arrangeForCpu(bytes: Uint8Array): CpuArrangement {
   // pattern, and the rewrite would put float ops where it expects Quantize/Dequantize pairs.
   if (graph.node.some((n) => /^(QuantizeLinear|DequantizeLinear|QLinear)/.test(n.opType ?? ''))) return { ...none, quantized: true };
 
-  const inits = new Map<string, ITensor>();
-  for (const t of graph.initializer ?? []) inits.set(t.name ?? '', t);
-  const producer = new Map<string, INode>();
-  const uses = new Map<string, INode[]>();
-  for (const n of graph.node) {
-    for (const o of n.output ?? []) producer.set(o, n);
-    for (const i of n.input ?? []) if (i) (uses.get(i) ?? uses.set(i, []).get(i)!).push(n);
-  }
+  const { inits, producer, uses } = indexGraph(graph);
   const graphOutputs = new Set((graph.output ?? []).map((o) => o.name ?? ''));
   const usedOnlyBy = (name: string, node: INode) => !graphOutputs.has(name) && (uses.get(name) ?? []).every((n) => n === node);
 

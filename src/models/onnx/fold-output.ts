@@ -21,7 +21,7 @@
  * Clip and Cast, into the reorder.
  */
 import onnxProto from 'onnx-proto';
-import { floatValues, rawTensor, setFloatValues } from './tensor.js';
+import { floatValues, indexGraph, rawTensor, setFloatValues } from './tensor.js';
 
 const { onnx } = onnxProto;
 type IGraph = onnxProto.onnx.IGraphProto;
@@ -39,13 +39,7 @@ export type OutputFold = 'shuffle' | 'plain' | undefined;
 /** Rewrites `graph` in place; its initializers still include the ones no longer read (the caller prunes). */
 export function foldOutput(graph: IGraph): OutputFold {
   const nodes = graph.node ?? [];
-  const inits = new Map<string, ITensor>((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
-  const producer = new Map<string, INode>();
-  const uses = new Map<string, INode[]>();
-  for (const n of nodes) {
-    for (const o of n.output ?? []) producer.set(o, n);
-    for (const i of n.input ?? []) if (i) (uses.get(i) ?? uses.set(i, []).get(i)!).push(n);
-  }
+  const { inits, producer, uses } = indexGraph(graph);
   const only = (name: string | undefined, op: string): INode | undefined => {
     const p = name ? producer.get(name) : undefined;
     return p && p.opType === op && !p.domain && (uses.get(name!) ?? []).length === 1 ? p : undefined;

@@ -25,3 +25,19 @@ export function setFloatValues(t: onnxProto.onnx.ITensorProto, data: Float32Arra
   t.rawData = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   t.floatData = [];
 }
+
+/** A graph's initializers by name, and each tensor's producing node and consuming nodes. */
+export function indexGraph(graph: onnxProto.onnx.IGraphProto): {
+  inits: Map<string, onnxProto.onnx.ITensorProto>;
+  producer: Map<string, onnxProto.onnx.INodeProto>;
+  uses: Map<string, onnxProto.onnx.INodeProto[]>;
+} {
+  const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const producer = new Map<string, onnxProto.onnx.INodeProto>();
+  const uses = new Map<string, onnxProto.onnx.INodeProto[]>();
+  for (const n of graph.node ?? []) {
+    for (const o of n.output ?? []) producer.set(o, n);
+    for (const i of n.input ?? []) if (i) (uses.get(i) ?? uses.set(i, []).get(i)!).push(n);
+  }
+  return { inits, producer, uses };
+}
