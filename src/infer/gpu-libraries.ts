@@ -135,7 +135,7 @@ export function librarySearch(env: NodeJS.ProcessEnv = process.env): LibrarySear
 }
 
 /** Where CUDA, cuDNN and the driver are usually installed: toolkits, pip wheels (PyTorch's too), conda. */
-function usualLibraryDirs(env: NodeJS.ProcessEnv): string[] {
+export function usualLibraryDirs(env: NodeJS.ProcessEnv): string[] {
   const dirs: string[] = [];
   const sub = (dir: string) => {
     try {
@@ -149,6 +149,11 @@ function usualLibraryDirs(env: NodeJS.ProcessEnv): string[] {
   }
   const pythonRoots = ['/usr/lib', '/usr/local/lib', join(homedir(), '.local', 'lib')];
   if (env.VIRTUAL_ENV) pythonRoots.push(join(env.VIRTUAL_ENV, 'lib'));
+  // The python3 on PATH may be a venv nobody activated (e.g. /opt/torch/.venv/bin on GPU images):
+  // its PyTorch cu13x wheels carry the CUDA and cuDNN libraries.
+  for (const bin of (env.PATH ?? '').split(':').filter((d) => d.endsWith('/bin'))) {
+    if (existsSync(join(bin, 'python3'))) pythonRoots.push(join(bin, '..', 'lib'));
+  }
   if (env.CONDA_PREFIX) {
     pythonRoots.push(join(env.CONDA_PREFIX, 'lib'));
     dirs.push(join(env.CONDA_PREFIX, 'lib'));
@@ -161,7 +166,7 @@ function usualLibraryDirs(env: NodeJS.ProcessEnv): string[] {
       }
     }
   }
-  return dirs;
+  return [...new Set(dirs)];
 }
 
 /** Where the loader will find `soname` for an object with this RUNPATH ($ORIGIN = its folder). */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readElfDynamic } from '../../src/infer/elf.js';
-import { checkCuda, checkVulkan, findLibrary, ortBinDir, parseLdconfig, type LibrarySearch } from '../../src/infer/gpu-libraries.js';
+import { checkCuda, checkVulkan, findLibrary, ortBinDir, parseLdconfig, usualLibraryDirs, type LibrarySearch } from '../../src/infer/gpu-libraries.js';
 import { parseNvidiaSmi, visibleGpus } from '../../src/infer/gpus.js';
 import { fakeSharedObject } from '../helpers/fake-elf.js';
 
@@ -200,5 +200,24 @@ describe('nvidia-smi', () => {
     expect(visibleGpus(all, 'GPU-3b9d').map((g) => g.index)).toEqual([1]);
     expect(visibleGpus(all, '0,7,1').map((g) => g.index)).toEqual([0]);
     expect(visibleGpus(all, '')).toEqual([]);
+  });
+});
+
+describe('usual library folders', () => {
+  it("include the CUDA wheels of the python3 on PATH, even in a venv nobody activated (the H100 image's /opt/torch/.venv)", () => {
+    const venv = join(root, `venv-${n++}`);
+    mkdirSync(join(venv, 'bin'), { recursive: true });
+    writeFileSync(join(venv, 'bin', 'python3'), '');
+    for (const pkg of ['cu13', 'cudnn']) mkdirSync(join(venv, 'lib', 'python3.12', 'site-packages', 'nvidia', pkg, 'lib'), { recursive: true });
+    const noPython = join(root, `bare-${n++}`);
+    mkdirSync(join(noPython, 'bin'), { recursive: true });
+    mkdirSync(join(noPython, 'lib', 'python3.12', 'site-packages', 'nvidia', 'cu13', 'lib'), { recursive: true });
+
+    const dirs = usualLibraryDirs({ PATH: `${join(noPython, 'bin')}:${join(venv, 'bin')}:/usr/bin` });
+    const nvidia = join(venv, 'lib', 'python3.12', 'site-packages', 'nvidia');
+    expect(dirs).toContain(join(nvidia, 'cu13', 'lib'));
+    expect(dirs).toContain(join(nvidia, 'cudnn', 'lib'));
+    expect(dirs.some((d) => d.startsWith(noPython))).toBe(false);
+    expect(new Set(dirs).size).toBe(dirs.length);
   });
 });
