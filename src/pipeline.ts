@@ -29,7 +29,7 @@ import type { PipelineEvent } from './events.js';
 import { findFfmpeg } from './ffmpeg/binaries.js';
 import { planColour } from './ffmpeg/colour.js';
 import { frameDurationUs, probe, type MediaInfo } from './ffmpeg/probe.js';
-import { autoBatch, gpuBytesPerPixel, gpuMemoryBudget } from './infer/batch-plan.js';
+import { autoBatch, gpuBytesPerPixel, gpuMemoryBudget, indexablePixels, peakElementsPerPixel } from './infer/batch-plan.js';
 import { defaultPrecision, isGpu, type DeviceRequest } from './infer/device.js';
 import { queryGpus } from './infer/gpus.js';
 import { describePlan, nextPlan, type InferencePlan } from './infer/oom.js';
@@ -256,17 +256,20 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   let bytesPerPixel = bytesPerInputPixel(model.architecture);
   let budget = o.memoryBudget ?? Math.min(totalmem() * 0.25, 8 * 2 ** 30);
   let batch = o.batch ?? 1;
+  // A GPU's kernels index tensors with 32-bit integers: no call may hold more input pixels than that allows.
+  const maxPixels = device === 'cpu' ? Infinity : indexablePixels(peakElementsPerPixel(model.architecture, model.scale));
   if (device === 'cuda') {
     const free = (await queryGpus()).gpus[o.gpu ?? 0]?.memoryFreeBytes;
     if (free !== undefined && Number.isFinite(free)) {
       bytesPerPixel = gpuBytesPerPixel(bytesPerPixel, model.precision === 'fp16' ? 'fp16' : 'fp32');
       budget = o.memoryBudget ?? gpuMemoryBudget(free, (await stat(model.path)).size);
-      batch = o.batch ?? autoBatch(inW, inH, bytesPerPixel, budget);
+      batch = o.batch ?? autoBatch(inW, inH, bytesPerPixel, budget, { maxPixels });
     }
   }
-  // Every lane holds its own batch in memory at once.
+  // Every lane holds its own batch in memory at once; a window may not exceed the indexable size either.
   const lanes = upscaler.lanes;
-  const tile = o.tile === undefined || o.tile === 'auto' ? autoTileSize(inW, inH, batch * lanes, tilePad, bytesPerPixel, budget) : o.tile;
+  const tileBudget = Math.min(budget, maxPixels * bytesPerPixel);
+  const tile = o.tile === undefined || o.tile === 'auto' ? autoTileSize(inW, inH, batch * lanes, tilePad, bytesPerPixel, tileBudget) : o.tile;
   const tilePlan = tile > 0 && (inW > tile || inH > tile) ? planTiles(inW, inH, tile, tilePad) : undefined;
   const fps = v.avgFrameRate || v.rFrameRate;
   const totalFrames = range.frameCount ?? (range.durationSeconds !== undefined && fps ? Math.round(range.durationSeconds * fps)
@@ -416,7 +419,8 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       if (!(err instanceof InferenceError) || !err.outOfMemory) throw err;
       if (used.batch !== plan.batch || used.tile !== plan.tile) return;
       const next = nextPlan(plan, inW, inH);
-      const what = isGpu(device) ? `${device} ran out of memory` : 'inference ran out of memory';
+      const what = /exceeds int range/i.test(err.message) ? `the call was too large for ${device}'s kernels`
+        : isGpu(device) ? `${device} ran out of memory` : 'inference ran out of memory';
       if (!next) {
         throw new DeviceError(`${what} even at ${describePlan(plan)} (${err.message.replace(/^inference failed: /, '').split('\n')[0]})`,
           isGpu(device) ? 'free GPU memory (nvidia-smi shows who holds it), or use --device cpu' : 'free some memory or use a smaller --tile');

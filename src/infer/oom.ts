@@ -16,13 +16,14 @@ export interface InferencePlan {
 export const MIN_TILE = 32;
 
 /**
- * ONNX Runtime's messages for an allocation that failed: the CUDA allocator ("CUDA failure 2: out
- * of memory"), the BFC arena ("Failed to allocate memory for requested buffer of size N" from
- * bfc_arena.cc), cuDNN/cuBLAS workspaces (*_STATUS_ALLOC_FAILED), WebGPU buffers and the CPU
- * (std::bad_alloc).
+ * ONNX Runtime's messages for a call too large for the device: an allocation that failed (the
+ * CUDA allocator's "CUDA failure 2: out of memory", the BFC arena's "Failed to allocate memory for
+ * requested buffer of size N", cuDNN/cuBLAS workspaces' *_STATUS_ALLOC_FAILED, WebGPU buffers, the
+ * CPU's std::bad_alloc), or a tensor beyond what the CUDA kernels index with 32-bit integers
+ * ("output element count exceeds int range", seen on an H100): smaller calls cure both.
  */
 export function isOutOfMemory(message: string): boolean {
-  return /out of memory|Failed to allocate memory|BFCArena|bfc_arena|cudaErrorMemoryAllocation|STATUS_ALLOC_FAILED|\bbad_alloc\b|OutOfMemory/i.test(message);
+  return /out of memory|Failed to allocate memory|BFCArena|bfc_arena|cudaErrorMemoryAllocation|STATUS_ALLOC_FAILED|\bbad_alloc\b|OutOfMemory|exceeds int range/i.test(message);
 }
 
 /**

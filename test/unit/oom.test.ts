@@ -3,7 +3,7 @@
  * (The retry loop itself runs in test/integration/oom-backoff.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import { autoBatch, gpuBytesPerPixel, gpuMemoryBudget, GPU_RESERVE_BYTES, MAX_AUTO_BATCH } from '../../src/infer/batch-plan.js';
+import { autoBatch, gpuBytesPerPixel, gpuMemoryBudget, GPU_RESERVE_BYTES, indexablePixels, MAX_AUTO_BATCH, MAX_TENSOR_ELEMENTS, peakElementsPerPixel } from '../../src/infer/batch-plan.js';
 import { describePlan, isOutOfMemory, nextPlan, type InferencePlan } from '../../src/infer/oom.js';
 
 describe('isOutOfMemory', () => {
@@ -67,12 +67,33 @@ describe('automatic batch size', () => {
     expect(gpuBytesPerPixel(16_000, 'fp32')).toBe(16_000);
   });
 
-  it('the largest power of two that fits, 1 to 8', () => {
+  it('enough frames to fill the GPU (two 640x360 frames), as a power of two within memory', () => {
     const budget = gpuMemoryBudget(80 * 2 ** 30, 32 * 2 ** 20); // an idle H100
-    expect(autoBatch(640, 360, 8000, budget)).toBe(MAX_AUTO_BATCH); // 1.8 GB a frame
-    expect(autoBatch(1920, 1080, 8000, budget)).toBe(4); // 16.6 GB a frame
-    expect(autoBatch(1920, 1080, 8000, 20e9)).toBe(1);
+    expect(autoBatch(640, 360, 8000, budget)).toBe(2);
+    expect(autoBatch(1920, 1080, 8000, budget)).toBe(1);
+    expect(autoBatch(320, 180, 425, budget)).toBe(8);
+    expect(autoBatch(480, 270, 425, budget)).toBe(4); // 3.6 would fill it: the power of two below
+    expect(autoBatch(160, 90, 425, budget)).toBe(MAX_AUTO_BATCH); // 16 would fill it: capped
+    expect(autoBatch(320, 180, 425, budget, { max: 2 })).toBe(2);
+    expect(autoBatch(320, 180, 8000, 1e9)).toBe(2); // 461 MB a frame: memory decides
     expect(autoBatch(1920, 1080, 8000, 0)).toBe(1); // tiling takes it from there
-    expect(autoBatch(320, 180, 425, budget, 64)).toBe(64);
+  });
+
+  it('never more input pixels a call than the widest tensor can index with 32-bit integers', () => {
+    expect(peakElementsPerPixel('RRDBNet (ESRGAN): 23 RRDB blocks, 64 features, growth 32', 4)).toBe(1024);
+    expect(peakElementsPerPixel('SRVGGNetCompact: 32 convolutions + PReLU', 4)).toBe(64);
+    const rrdb = indexablePixels(1024);
+    // The H100 failure: 2 x 1920x1080 frames of realesrgan-x4plus = 4.2e9 elements in Resize.
+    expect(2 * 1920 * 1080 * 1024).toBeGreaterThan(MAX_TENSOR_ELEMENTS);
+    expect(1920 * 1080).toBeLessThanOrEqual(rrdb);
+    expect(autoBatch(160, 90, 8000, 1e12, { maxPixels: rrdb })).toBe(8);
+    expect(autoBatch(160, 90, 8000, 1e12, { maxPixels: 5 * 160 * 90 })).toBe(4);
+    // A frame wider than the limit still gets batch 1: the pipeline tiles it.
+    expect(autoBatch(3840, 2160, 8000, 1e12, { maxPixels: rrdb })).toBe(1);
+  });
+
+  it('a tensor beyond the int range is handled as out of memory: the batch halves, then tiles', () => {
+    expect(isOutOfMemory("Non-zero status code returned while running Resize node. Name:'Resize_1090' Status Message: resize_impl.cu:729 ResizeNearestImpl ResizeNearestImpl: output element count exceeds int range.")).toBe(true);
+    expect(isOutOfMemory('Invalid input shape')).toBe(false);
   });
 });
