@@ -15,6 +15,10 @@ Node side can alternate esrvid and PyTorch runs (ABAB) within one suite. Request
         out, as esrvid's model does
   {"cmd": "release", "key": K}, {"cmd": "info"}, {"cmd": "quit"}
 
+On a GPU (--device cuda, with --half for float16, as Real-ESRGAN's own inference script runs by
+default) the network runs in channels_last with cuDNN's autotuner on; a timed run still starts
+from uint8 frames in host memory and ends with uint8 frames back in host memory, as esrvid's does.
+
 Needs only torch and numpy (Debian: python3-torch python3-numpy). Not used by esrvid itself.
 """
 import argparse
@@ -141,22 +145,36 @@ def build(header_path, data_path):
     if leftover is not None:
         raise ValueError(f'weights left over, starting with {leftover["name"]}')
     model.eval()
-    return model.to(memory_format=torch.channels_last), sum(p.numel() for p in model.parameters())
+    params = sum(p.numel() for p in model.parameters())
+    return model.to(device=DEVICE, dtype=DTYPE, memory_format=torch.channels_last), params
+
+
+# Set by main(): where and in what precision the networks run.
+DEVICE = torch.device('cpu')
+DTYPE = torch.float32
 
 
 def frames_to_float(frames):
-    """uint8 NHWC -> float NCHW in 0..1, channels_last (the layout oneDNN convolves fastest)."""
-    return frames.permute(0, 3, 1, 2).float().div_(255.0).contiguous(memory_format=torch.channels_last)
+    """uint8 NHWC -> float NCHW in 0..1, channels_last (the layout oneDNN and cuDNN convolve fastest)."""
+    frames = frames.to(DEVICE, non_blocking=True)
+    return frames.permute(0, 3, 1, 2).to(DTYPE).div_(255.0).contiguous(memory_format=torch.channels_last)
 
 
 def float_to_frames(out):
-    return out.mul(255.0).clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    return out.mul(255.0).clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu()
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--threads', type=int, required=True)
+    ap.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
+    ap.add_argument('--half', action='store_true', help='float16 weights and activations (GPU)')
     args = ap.parse_args()
+    global DEVICE, DTYPE
+    DEVICE = torch.device(args.device)
+    DTYPE = torch.float16 if args.half else torch.float32
+    if DEVICE.type == 'cuda':
+        torch.backends.cudnn.benchmark = True
     torch.set_num_threads(args.threads)
     try:
         torch.set_num_interop_threads(1)
@@ -166,7 +184,10 @@ def main():
     inputs = {}
     reply = lambda obj: (sys.stdout.write(json.dumps(obj) + '\n'), sys.stdout.flush())
     reply({'ok': True, 'ready': True, 'torch': torch.__version__, 'numpy': np.__version__,
-           'threads': torch.get_num_threads(), 'mkldnn': torch.backends.mkldnn.is_available()})
+           'threads': torch.get_num_threads(), 'mkldnn': torch.backends.mkldnn.is_available(),
+           'device': str(DEVICE), 'dtype': str(DTYPE).replace('torch.', ''),
+           'gpu': torch.cuda.get_device_name(DEVICE) if DEVICE.type == 'cuda' else None,
+           'cuda': torch.version.cuda, 'cudnn': torch.backends.cudnn.version() if DEVICE.type == 'cuda' else None})
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -185,26 +206,34 @@ def main():
             elif cmd == 'release':
                 models.pop(req['key'], None)
                 inputs.clear()
+                if DEVICE.type == 'cuda':
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats(DEVICE)
                 reply({'ok': True})
             elif cmd == 'infer':
                 n, h, w = req['batch'], req['height'], req['width']
                 frames = torch.from_numpy(np.fromfile(req['input'], dtype=np.uint8).reshape(n, h, w, 3))
                 with torch.inference_mode():
                     out = models[req['key']](frames_to_float(frames))
-                out.contiguous().numpy().astype(np.float32).tofile(req['output'])
+                out.float().cpu().contiguous().numpy().astype(np.float32).tofile(req['output'])
                 reply({'ok': True, 'shape': list(out.shape)})
             elif cmd == 'time':
                 n, h, w = req['batch'], req['height'], req['width']
                 key = (req['input'], n, h, w)
                 if key not in inputs:
                     inputs.clear()
-                    inputs[key] = torch.from_numpy(np.fromfile(req['input'], dtype=np.uint8).reshape(n, h, w, 3))
+                    frames = torch.from_numpy(np.fromfile(req['input'], dtype=np.uint8).reshape(n, h, w, 3))
+                    inputs[key] = frames.pin_memory() if DEVICE.type == 'cuda' else frames
                 model = models[req['key']]
                 with torch.inference_mode():
+                    if DEVICE.type == 'cuda':
+                        torch.cuda.synchronize(DEVICE)
                     started = time.perf_counter()
+                    # .cpu() waits for the GPU: the time includes both copies, as esrvid's does.
                     frames = float_to_frames(model(frames_to_float(inputs[key])))
                     ms = (time.perf_counter() - started) * 1000
-                reply({'ok': True, 'ms': ms, 'shape': list(frames.shape)})
+                peak = torch.cuda.max_memory_allocated(DEVICE) if DEVICE.type == 'cuda' else None
+                reply({'ok': True, 'ms': ms, 'shape': list(frames.shape), 'peakBytes': peak})
             else:
                 reply({'ok': False, 'error': f'unknown command {cmd}'})
         except Exception as e:  # reported to the Node side, which decides

@@ -8,8 +8,18 @@
  * out of memory is recorded as such; where even one frame does not fit, the frame is measured in
  * --tile px tiles (window time x tiles per frame). JSON on stdout, progress on stderr.
  *
+ * Batches whose input exceeds --max-batch-mp megapixels are skipped (1920x1080 x 4 frames of
+ * realesrgan-x4plus would need ~100 GB of activations).
+ *
+ * --torch fp16[,fp32]: the reference, the same networks in PyTorch on the same GPU
+ * (scripts/bench-pytorch.py --device cuda [--half]: channels_last, cuDNN autotuner), same frames,
+ * same shapes, timed from uint8 frames in host memory to uint8 frames back, as esrvid's runs.
+ * --quality: esrvid's GPU output on the real frames in samples/calibration against its CPU float32
+ * output (PSNR), so a fast GPU path is also a correct one.
+ *
  *   node scripts/gpu-measure.mjs [--device cuda] [--gpu 0] [--models a,b] [--sizes 640x360,1920x1080]
  *        [--precisions fp16,fp32] [--batches 1,2,4,8] [--runs 5] [--max-case-s 30] [--tile 512] [--tile-pad 16]
+ *        [--max-batch-mp 4.2] [--torch fp16,fp32] [--quality 1]
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -27,6 +37,11 @@ const o = {
   maxCaseMs: Number(args['max-case-s'] ?? 30) * 1000,
   tile: Number(args.tile ?? 512),
   tilePad: Number(args['tile-pad'] ?? 16),
+  maxBatchMp: Number(args['max-batch-mp'] ?? 4.2),
+  torch: list(args.torch, ''),
+  quality: args.quality === '1',
+  /** Written after every case too, so a run cut short keeps what it measured. */
+  out: args.out,
 };
 const log = (s) => process.stderr.write(`gpu-measure: ${s}\n`);
 
@@ -36,6 +51,9 @@ const { resolveModel } = await import(new URL('models/resolve.js', dist));
 const { syntheticFrames } = await import(new URL('bench/frames.js', dist));
 const { planTiles } = await import(new URL('infer/tiling.js', dist));
 const ort = await import('onnxruntime-node');
+const { readFile, writeFile, mkdtemp, rm } = await import('node:fs/promises');
+const { tmpdir } = await import('node:os');
+const { join } = await import('node:path');
 
 /** GPU memory in use (bytes) on the physical GPU, polled while a case runs. */
 function memoryWatch() {
@@ -85,6 +103,10 @@ async function timeShape(up, batch, w, h) {
   return { firstRunMs: first.ms, runsMs: ms, medianMs: median(ms) };
 }
 
+const save = async () => {
+  if (o.out) await (await import('node:fs/promises')).writeFile(o.out, `${JSON.stringify(result, null, 2)}\n`);
+};
+
 const result = {
   startedAt: new Date().toISOString(),
   onnxruntime: ort.env.versions.common,
@@ -105,6 +127,7 @@ for (const name of o.models) {
       for (const [w, h] of o.sizes) {
         let fitsOneFrame = true;
         for (const batch of o.batches) {
+          if (batch > 1 && (batch * w * h) / 1e6 > o.maxBatchMp) continue;
           const c = { model: name, precision, device: o.device, width: w, height: h, batch };
           const stop = memoryWatch();
           try {
@@ -119,6 +142,7 @@ for (const name of o.models) {
           }
           c.peakGpuMemoryBytes = await stop();
           result.cases.push(c);
+          await save();
         }
         if (!fitsOneFrame) {
           // The pipeline would tile: one window at a time, as many windows as the frame needs.
@@ -145,5 +169,137 @@ for (const name of o.models) {
     }
   }
 }
+/** The same shapes in PyTorch on the same GPU. */
+async function torchReference() {
+  const { TorchReference, defaultPython } = await import(new URL('bench/torch-reference.js', dist));
+  const { exportTorchWeights } = await import(new URL('bench/torch-weights.js', dist));
+  const { decodeModel } = await import(new URL('bench/onnx-graph.js', dist));
+  const tmp = await mkdtemp(join(tmpdir(), 'esrvid-torch-'));
+  try {
+    for (const precision of o.torch) {
+      const ref = await TorchReference.start(process.env.ESRVID_BENCH_PYTHON ?? defaultPython(), 4, { device: args['torch-device'] ?? `cuda:${o.gpu}`, half: precision === 'fp16' });
+      result.torch ??= { ...ref.info };
+      log(`PyTorch ${ref.info.torch} on ${ref.info.gpu} (CUDA ${ref.info.cuda}, cuDNN ${ref.info.cudnn}), ${precision}`);
+      try {
+        for (const name of o.models) {
+          const model = await resolveModel(name, { device: 'cpu', precision: 'fp32' });
+          const { header, data } = exportTorchWeights(decodeModel(new Uint8Array(await readFile(model.path))));
+          const hp = join(tmp, `${name}.json`);
+          const dp = join(tmp, `${name}.bin`);
+          await writeFile(hp, JSON.stringify(header));
+          await writeFile(dp, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+          await ref.load(name, hp, dp);
+          for (const [w, h] of o.sizes) {
+            for (const batch of o.batches) {
+              if (batch > 1 && (batch * w * h) / 1e6 > o.maxBatchMp) continue;
+              const c = { model: name, precision, engine: 'pytorch', width: w, height: h, batch };
+              const input = join(tmp, 'in.u8');
+              await writeFile(input, syntheticFrames(batch, w, h));
+              try {
+                const first = await ref.timed(name, input, batch, w, h);
+                // cuDNN's autotuner ran in the first call; a second settles the allocator.
+                await ref.timed(name, input, batch, w, h);
+                const ms = [];
+                let spent = 0;
+                let peak = first.peakBytes;
+                while (ms.length < o.runs && (ms.length === 0 || spent < o.maxCaseMs)) {
+                  const t = await ref.timed(name, input, batch, w, h);
+                  ms.push(t.ms);
+                  spent += t.ms;
+                  peak = t.peakBytes;
+                }
+                Object.assign(c, { firstRunMs: first.ms, runsMs: ms, medianMs: median(ms), fps: (1000 * batch) / median(ms), peakAllocatedBytes: peak });
+                log(`  PyTorch ${name} ${precision} ${w}x${h} batch ${batch}: ${c.fps.toFixed(2)} frames/s`);
+              } catch (err) {
+                c.error = err.message.split('\n')[0];
+                log(`  PyTorch ${name} ${precision} ${w}x${h} batch ${batch}: ${c.error}`);
+                if (/out of memory/i.test(c.error)) c.outOfMemory = true;
+              }
+              result.torchCases.push(c);
+              await save();
+            }
+          }
+          await ref.release(name);
+        }
+      } finally {
+        await ref.close();
+      }
+    }
+  } catch (err) {
+    result.notes.push(`PyTorch reference: ${err.message}`);
+    log(`PyTorch reference: ${err.message}`);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** PSNR of the GPU's output against the CPU's float32 output on the real calibration frames. */
+async function quality() {
+  const { readCalibrationFrames } = await import(new URL('models/calibration-frames.js', dist));
+  const frames = readCalibrationFrames();
+  const psnr = (a, b) => {
+    let se = 0;
+    for (let i = 0; i < a.length; i++) se += (a[i] - b[i]) ** 2;
+    return se === 0 ? Infinity : 10 * Math.log10((255 * 255) / (se / a.length));
+  };
+  const upscale = async (up, f) => {
+    let slot = up.allocateSlot(1, f.width, f.height);
+    new Uint8Array(slot.input).set(f.data);
+    slot = (await up.run(slot, 1, f.width, f.height)).slot;
+    return new Uint8Array(slot.output).slice();
+  };
+  for (const name of o.models) {
+    const cpuModel = await resolveModel(name, { device: 'cpu', precision: 'fp32' });
+    const cpu = await Upscaler.start({ modelPath: cpuModel.path, scale: cpuModel.scale, device: 'cpu' });
+    const reference = [];
+    try {
+      for (const f of frames) reference.push(await upscale(cpu, f));
+    } finally {
+      await cpu.close();
+    }
+    for (const precision of o.precisions) {
+      const model = await resolveModel(name, { device: o.device, precision });
+      const up = await Upscaler.start({ modelPath: model.path, scale: model.scale, device: o.device, gpu: o.gpu });
+      try {
+        const per = [];
+        for (const [i, f] of frames.entries()) per.push({ frame: f.name, width: f.width, height: f.height, psnrDb: psnr(await upscale(up, f), reference[i]) });
+        const worst = Math.min(...per.map((p) => p.psnrDb));
+        result.quality.push({ model: name, precision, device: o.device, against: 'cpu fp32', worstPsnrDb: worst, frames: per });
+        log(`quality ${name} ${precision}: worst ${worst.toFixed(2)} dB vs CPU float32 over ${per.length} real frames`);
+      } finally {
+        await up.close();
+      }
+    }
+  }
+}
+
+/**
+ * Which nodes ONNX Runtime leaves off the GPU, and the copies it adds around them: its warnings at
+ * session creation, which esrvid's own sessions keep quiet (they go to stderr, read from there).
+ */
+async function placement() {
+  for (const name of o.models) {
+    const model = await resolveModel(name, { device: o.device, precision: 'fp16' });
+    log(`placement check: ${name} fp16 (ONNX Runtime's warnings follow, if any)`);
+    const s = await ort.InferenceSession.create(model.path, { executionProviders: [{ name: o.device, deviceId: o.gpu }], logSeverityLevel: 1 });
+    await s.release();
+  }
+}
+
+if (o.device === 'cuda') await placement().catch((err) => result.notes.push(`placement: ${err.message}`));
+result.torchCases = [];
+result.quality = [];
+if (o.torch.length) await torchReference();
+if (o.quality) {
+  try {
+    await quality();
+  } catch (err) {
+    result.notes.push(`quality: ${err.oneLine?.() ?? err.message}`);
+    log(`quality: ${err.oneLine?.() ?? err.message}`);
+  }
+}
 result.finishedAt = new Date().toISOString();
-process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+await save();
+// Exit explicitly: on the H100 this process once stayed alive for minutes after its last CUDA
+// session closed (cause not found without a GPU at hand); the results are written by then.
+process.stdout.write(`${JSON.stringify(result, null, 2)}\n`, () => process.exit(0));

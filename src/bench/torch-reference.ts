@@ -19,6 +19,19 @@ export interface TorchInfo {
   numpy: string;
   threads: number;
   mkldnn: boolean;
+  device: string;
+  dtype: string;
+  /** The GPU's name, when it runs on one. */
+  gpu: string | null;
+  cuda: string | null;
+  cudnn: number | null;
+}
+
+export interface TorchPlacement {
+  /** 'cpu' (default), 'cuda' or 'cuda:N'. */
+  device?: string;
+  /** float16 weights and activations (the Real-ESRGAN scripts' default on GPUs). */
+  half?: boolean;
 }
 
 type Reply = { ok: boolean; error?: string } & Record<string, unknown>;
@@ -34,10 +47,11 @@ export class TorchReference {
   }
 
   /** Starts the reference; rejects with the reason when Python, torch or the script is missing. */
-  static start(python: string, threads: number): Promise<TorchReference> {
+  static start(python: string, threads: number, place: TorchPlacement = {}): Promise<TorchReference> {
     if (!existsSync(PYTORCH_SCRIPT)) return Promise.reject(new Error(`${PYTORCH_SCRIPT} is missing (it ships with the source, not the npm package)`));
     const env = { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), PYTHONUNBUFFERED: '1' };
-    const child = spawn(python, [PYTORCH_SCRIPT, '--threads', String(threads)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const args = [PYTORCH_SCRIPT, '--threads', String(threads), '--device', place.device ?? 'cpu', ...(place.half ? ['--half'] : [])];
+    const child = spawn(python, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     return new Promise((resolve, reject) => {
       let ref: TorchReference | undefined;
       let stderr = '';
@@ -87,7 +101,13 @@ export class TorchReference {
 
   /** One timed frame-to-frame run on the frames in `input` (uint8 NHWC); milliseconds. */
   async time(key: string, input: string, batch: number, width: number, height: number): Promise<number> {
-    return (await this.request({ cmd: 'time', key, input, batch, width, height })).ms as number;
+    return (await this.timed(key, input, batch, width, height)).ms;
+  }
+
+  /** As time(), with the GPU memory PyTorch's allocator has held at most since the model loaded. */
+  async timed(key: string, input: string, batch: number, width: number, height: number): Promise<{ ms: number; peakBytes: number | null }> {
+    const r = await this.request({ cmd: 'time', key, input, batch, width, height });
+    return { ms: r.ms as number, peakBytes: (r.peakBytes as number | null) ?? null };
   }
 
   async release(key: string): Promise<void> {
