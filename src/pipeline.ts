@@ -93,6 +93,13 @@ export interface UpscaleOptions {
   /** @internal A worker module speaking src/infer/worker-protocol.ts in place of ONNX Runtime (tests). */
   inferenceWorker?: URL;
   /**
+   * An open Upscaler (Upscaler.open) to run on instead of opening one; the caller closes it. A
+   * job that succeeds leaves it loaded, so the next job with the same model keeps its sessions
+   * (a scale-out worker's segments); a job that fails closes it (calls may still be running).
+   * `device`, `gpu`, `threads` and `lanes` are then the Upscaler's.
+   */
+  upscaler?: Upscaler;
+  /**
    * @internal Scale-out (src/scale-out): upscale one planned segment of the source into `dir`
    * as one segment file and its record, instead of writing `output` (which then only names the
    * container). No work directory of the output is read or written, and nothing is joined.
@@ -168,7 +175,7 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   // the threads are closed once idle: session 2 took this overlap back after a hang in 1 fuzz
   // case of 800, most likely the abort of a thread terminated while ONNX Runtime was loading,
   // which SessionThread.close() now avoids.
-  const opening = Upscaler.open({
+  const opening = o.upscaler ? Promise.resolve(o.upscaler) : Upscaler.open({
     device: int8 ? 'cpu' : o.device ?? 'auto', gpu: o.gpu, threads: o.threads, lanes: o.lanes, precision: o.precision === 'int8' ? 'fp32' : o.precision, workerUrl: o.inferenceWorker,
   });
   opening.catch(() => undefined);
@@ -179,14 +186,15 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     const range = o.segment ? segmentRange(o.segment, info) : await planRange(o, info, tools.ffprobe);
     ctx = { started, emit, container, tools, info, range };
   } catch (err) {
-    await opening.then((u) => u.close(), () => undefined);
+    if (!o.upscaler) await opening.then((u) => u.close(), () => undefined);
     throw err;
   }
   const upscaler = await opening;
+  if (int8 && upscaler.device !== 'cpu') refuseInt8OnGpu(upscaler.device);
   try {
     return await runJob(o, ctx, upscaler);
   } finally {
-    await upscaler.close();
+    if (!o.upscaler) await upscaler.close();
   }
 }
 
@@ -710,7 +718,8 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     o.signal?.removeEventListener('abort', onOuterAbort);
     encodeQueue.clear();
     await writer.abort();
-    await upscaler.close();
+    // A caller's Upscaler stays open after a job that succeeded (src/scale-out/worker.ts).
+    if (!o.upscaler || !completed) await upscaler.close();
     await rm(tmp, { force: true });
     // Nothing finished is nothing to resume: leave no work directory behind.
     if (!completed && resumed.length + writer.written.length === 0) await rm(workDir, { recursive: true, force: true });

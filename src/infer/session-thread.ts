@@ -57,6 +57,11 @@ export class SessionThread {
     });
   }
 
+  /** The thread died (an uncaught error): nothing more can run on it. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
   /** Calls sent and not yet answered. */
   get busy(): number {
     return this.pending.size;

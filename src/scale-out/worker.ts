@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { Worker, WaitingError, type Job } from 'bullmq';
 import { CancelledError, EsrvidError } from '../errors.js';
 import type { DeviceRequest } from '../infer/device.js';
+import { Upscaler } from '../infer/upscaler.js';
 import { upscaleVideo } from '../pipeline.js';
 import { describeSegment, JOIN_QUEUE, QUEUE_PREFIX, SEGMENT_QUEUE, type JobSpec, type JoinResult, type SegmentJobData } from './job.js';
 import { joinJob } from './join.js';
@@ -54,6 +55,21 @@ export async function runWorker(o: WorkerOptions): Promise<'stopped' | 'idle'> {
   const name = o.name ?? `${hostname()}:${process.pid}${o.gpu !== undefined ? `:gpu${o.gpu}` : ''}`;
   const inflight = new Set<AbortController>();
   let stopping = false;
+  /**
+   * Upscalers kept between segments, one per segment running at once: the next segment of the
+   * same model keeps its sessions instead of creating them again (on an H100, cuDNN's first call
+   * of a frame size took 6-12 s per segment for realesrgan-x4plus). A failed segment's Upscaler
+   * is closed, so the next one starts clean.
+   */
+  const spare: Upscaler[] = [];
+  const takeUpscaler = async (precision: 'fp32' | 'fp16' | undefined): Promise<Upscaler> => {
+    let u: Upscaler | undefined;
+    while ((u = spare.pop())) {
+      if (u.usable) return u;
+      await u.close();
+    }
+    return Upscaler.open({ device: o.device ?? 'auto', gpu: o.gpu, threads: o.threads, lanes: o.lanes, precision });
+  };
 
   const processSegment = async (job: Job<SegmentJobData, SegmentRecord>, token?: string): Promise<SegmentRecord> => {
     const { spec, segment } = job.data;
@@ -73,9 +89,13 @@ export async function runWorker(o: WorkerOptions): Promise<'stopped' | 'idle'> {
     inflight.add(controller);
     let lastReport = 0;
     const report = (frames: number) => job.updateProgress({ frames, total, worker: name } satisfies SegmentProgress).catch(() => {});
+    let upscaler: Upscaler | undefined;
+    let kept = false;
     try {
       const s = spec.settings;
+      upscaler = await takeUpscaler(s.precision);
       const result = await upscaleVideo({
+        upscaler,
         input: mapPath(spec.input, o.mapPath), output: mapPath(spec.output, o.mapPath),
         model: s.model, scale: s.scale, precision: s.precision, tile: s.tile, tilePad: s.tilePad, codec: s.codec, crf: s.crf, preset: s.preset, pixFmt: s.pixFmt,
         device: o.device, gpu: o.gpu, threads: o.threads, lanes: o.lanes, batch: o.batch, ffmpegPath: o.ffmpeg, ffprobePath: o.ffprobe,
@@ -88,9 +108,13 @@ export async function runWorker(o: WorkerOptions): Promise<'stopped' | 'idle'> {
         },
       });
       const record = result.segment!;
+      if (!stopping && upscaler.usable) {
+        spare.push(upscaler);
+        kept = true;
+      }
       await storage.commitSegment(attempt, record);
       await report(total);
-      o.log(`${what}: done, ${total} frames in ${(result.elapsedMs / 1000).toFixed(1)} s`);
+      o.log(`${what}: done, ${total} frames in ${(result.elapsedMs / 1000).toFixed(1)} s${upscaler.reused ? ' (model sessions kept from the previous segment)' : ''}`);
       return record;
     } catch (err) {
       await storage.dropAttempt(attempt);
@@ -105,6 +129,7 @@ export async function runWorker(o: WorkerOptions): Promise<'stopped' | 'idle'> {
       throw new Error(oneLine(err));
     } finally {
       inflight.delete(controller);
+      if (!kept) await upscaler?.close();
     }
   };
 
@@ -186,5 +211,6 @@ export async function runWorker(o: WorkerOptions): Promise<'stopped' | 'idle'> {
     o.log('Redis did not answer while stopping: stopped without it');
     await Promise.race([Promise.all([segments.close(true), joins.close(true)]), new Promise((r) => setTimeout(r, 1000))]);
   }
+  await Promise.all(spare.splice(0).map((u) => u.close()));
   return why;
 }

@@ -63,3 +63,47 @@ describe('Upscaler', () => {
     expect(Buffer.compare(Buffer.from(got), Buffer.from(expected.upscaled!.data as Uint8Array))).toBe(0);
   });
 });
+
+describe('Upscaler.load on an open Upscaler (a scale-out worker between segments)', () => {
+  it('keeps the sessions for the same file and configuration, and loads again when anything changes', async () => {
+    const { copyFile, mkdtemp, rm, utimes } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'esrvid-reuse-'));
+    const u = await Upscaler.open({ device: 'cpu', threads: 1, lanes: 1 });
+    try {
+      const model = join(dir, 'm.onnx');
+      await copyFile(onnxPath(MODEL), model);
+      const outputOf = async () => {
+        let slot = u.allocateSlot(1, W, H);
+        new Uint8Array(slot.input).set(frame(5));
+        slot = (await u.run(slot, 1, W, H)).slot;
+        return Buffer.from(slot.output);
+      };
+      await u.load(model, 4, 'fp32');
+      expect(u.reused).toBe(false);
+      expect(u.loadMs).toBeGreaterThan(0);
+      const first = await outputOf();
+
+      await u.load(model, 4, 'fp32');
+      expect(u.reused).toBe(true);
+      expect(u.loadMs).toBe(0);
+      expect((await outputOf()).equals(first)).toBe(true);
+
+      // The file replaced (a new modification time): sessions made again.
+      await utimes(model, new Date(), new Date(Date.now() + 5000));
+      await u.load(model, 4, 'fp32');
+      expect(u.reused).toBe(false);
+      // Another precision's configuration: made again too.
+      await u.load(model, 4, 'int8');
+      expect(u.reused).toBe(false);
+      await u.load(model, 4, 'fp32');
+      expect(u.reused).toBe(false);
+      expect((await outputOf()).equals(first)).toBe(true);
+    } finally {
+      await u.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+    expect(u.usable).toBe(false);
+  });
+});
