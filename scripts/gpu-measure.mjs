@@ -301,5 +301,7 @@ if (o.quality) {
 result.finishedAt = new Date().toISOString();
 await save();
 // Exit explicitly: on the H100 this process once stayed alive for minutes after its last CUDA
-// session closed (cause not found without a GPU at hand); the results are written by then.
+// session closed, most likely in ONNX Runtime's CUDA teardown at exit (known to hang or abort
+// after much CUDA work in one process); the results are written by then, and gpu-measure.sh
+// kills a process that has not exited 20 s after writing them.
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`, () => process.exit(0));

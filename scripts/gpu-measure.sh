@@ -74,7 +74,20 @@ if [[ "${INFERENCE:-1}" == 1 ]]; then
   "$NODE" scripts/gpu-measure.mjs --device "$DEVICE" --gpu "$GPU" --runs "${RUNS:-5}" --max-case-s "${MAX_CASE_S:-30}" --tile "${TILE:-512}" \
     --max-batch-mp "${MAX_BATCH_MP:-4.2}" ${TORCH:+--torch "$TORCH"} ${TORCH_DEVICE:+--torch-device "$TORCH_DEVICE"} --quality "${QUALITY:-0}" \
     ${MODELS:+--models "$MODELS"} ${SIZES:+--sizes "$SIZES"} ${PRECISIONS:+--precisions "$PRECISIONS"} ${BATCHES:+--batches "$BATCHES"} \
-    --out "$WORK/inference.json" > /dev/null
+    --out "$WORK/inference.json" > /dev/null &
+  pid=$!
+  # ONNX Runtime's CUDA teardown at process exit can hang after much CUDA work in one process (a
+  # known ONNX Runtime problem; seen once on the H100, after ~30 sessions): once the results are
+  # complete, the process gets 20 s to exit, then it is killed.
+  while kill -0 "$pid" 2>/dev/null; do
+    if grep -q '"finishedAt"' "$WORK/inference.json" 2>/dev/null; then
+      for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+      kill -9 "$pid" 2>/dev/null && say "gpu-measure.mjs had not exited 20 s after writing its results: killed"
+      break
+    fi
+    sleep 1
+  done
+  wait "$pid" || say "gpu-measure.mjs exited with status $? (its results so far are kept)"
 fi
 
 echo '[]' > "$WORK/e2e.json"
