@@ -19,6 +19,8 @@ export interface Lever {
   on?: StageChanges;
   /** The stage with the lever off. */
   off: StageChanges;
+  /** Frames per call it is measured at (default 1). */
+  batch?: number;
 }
 
 export const LEVERS: readonly Lever[] = [
@@ -37,6 +39,12 @@ export const LEVERS: readonly Lever[] = [
     description: 'ONNX Runtime\'s intra-op threads sleep instead of spinning between operators and runs, leaving the cores to FFmpeg (measured with one lane: a one-thread session has no threads to spin)',
     on: { lanes: 1 },
     off: { lanes: 1, session: { extra: {} } },
+  },
+  {
+    name: 'frame per call',
+    description: 'a batch runs as one ONNX Runtime call per frame in its lane, whose tensors stay the size of one frame, against one call for the whole batch (measured at batch 4)',
+    off: { session: { framePerCall: false } },
+    batch: 4,
   },
 ];
 

@@ -50,7 +50,7 @@ export function renderSummary(r: SuiteResult): string {
   }
   if (r.int8?.length) out += `\nint8 against float32 (esrvid, batch 1):\n${renderTable(INT8_HEADER, int8Rows(r.int8))}`;
   if (peak) out += `FMA peak: ${peak.toFixed(0)} GFLOP/s (${r.options.threads} threads, FP32)\n`;
-  for (const l of r.levers) out += `lever "${l.lever}" ${l.model} ${l.width}x${l.height}: ${f2(l.onFps)} fps with, ${f2(l.offFps)} without (${ratio(l.speedup)})\n`;
+  for (const l of r.levers) out += `lever "${l.lever}" ${l.model} ${l.width}x${l.height}${l.batch > 1 ? ` batch ${l.batch}` : ''}: ${f2(l.onFps)} fps with, ${f2(l.offFps)} without (${ratio(l.speedup)})\n`;
   const e = r.endToEnd;
   if (e) {
     out += `end to end (${e.model}, ${e.runs[0]?.frames ?? '?'} frames of ${e.runs[0]?.inputSize.join('x') ?? '?'}): ${f2(e.endToEndFps)} fps vs inference alone ${f2(e.inferOnlyFps)} fps: `
@@ -120,10 +120,10 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
   if (r.levers.length > 0) {
     push('## Levers, each measured on and off in this run', '');
     push('One change to esrvid\'s inference stage at a time, against the same stage without it (the same `Upscaler`, frames and threads), '
-      + `alternating run by run with the same pause, ${r.levers[0]!.runs} pairs each, batch 1; "with/without" is the median of per-pair ratios.`, '');
-    push(markdownTable(['lever', 'model', 'size', 'fps with', 'fps without', 'with/without', 'other load'],
-      r.levers.map((l) => [l.lever, l.model, `${l.width}x${l.height}`, f2(l.onFps), f2(l.offFps), ratio(l.speedup), l.otherLoad === undefined ? '-' : l.otherLoad.toFixed(1)]),
-      ['l', 'l', 'l', 'r', 'r', 'r', 'r']));
+      + `alternating run by run with the same pause, ${r.levers[0]!.runs} pairs each, batch 1 unless the table says; "with/without" is the median of per-pair ratios.`, '');
+    push(markdownTable(['lever', 'model', 'size', 'batch', 'fps with', 'fps without', 'with/without', 'other load'],
+      r.levers.map((l) => [l.lever, l.model, `${l.width}x${l.height}`, String(l.batch), f2(l.onFps), f2(l.offFps), ratio(l.speedup), l.otherLoad === undefined ? '-' : l.otherLoad.toFixed(1)]),
+      ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r']));
     push(...LEVERS.map((l) => `- **${l.name}**: ${l.description}.`), '');
   }
   if (r.int8?.length) {

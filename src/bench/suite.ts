@@ -229,7 +229,7 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
           const first = cases.find((k) => k.model === model.name);
           if (!first) continue;
           try {
-            const r = await measureLever(lever, model, { width: first.width, height: first.height, batch: 1 }, o);
+            const r = await measureLever(lever, model, { width: first.width, height: first.height, batch: lever.batch ?? 1 }, o);
             result.levers.push(r);
             o.log(`  lever "${r.lever}", ${r.model} ${r.width}x${r.height}: ${r.onFps.toFixed(2)} fps with, ${r.offFps.toFixed(2)} without: ${r.speedup.toFixed(2)}x`);
           } catch (err) {

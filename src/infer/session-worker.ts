@@ -21,6 +21,27 @@ let inputName = 'frames';
  * is set, which makes it ignore pre-allocated outputs; then the result is copied into the slot.
  */
 let writesInPlace: boolean | undefined;
+/** The session's SessionConfig.framePerCall. */
+let framePerCall = false;
+
+/** Frames first..first+count-1 of a run request, from its input buffer into its output buffer. */
+async function runFrames(session: ort.InferenceSession, msg: Extract<WorkerRequest, { type: 'run' }>, first: number, count: number): Promise<void> {
+  const { height, width, scale } = msg;
+  const inFrame = height * width * 3;
+  const outFrame = inFrame * scale * scale;
+  const input = new ort.Tensor('uint8', new Uint8Array(msg.input, first * inFrame, count * inFrame), [count, height, width, 3]);
+  const outBytes = count * outFrame;
+  const outView = new Uint8Array(msg.output, first * outFrame, outBytes);
+  const fetch = new ort.Tensor('uint8', outView, [count, height * scale, width * scale, 3]);
+  // First run: a pattern no network produces, to see whether ONNX Runtime overwrites it.
+  if (writesInPlace === undefined) for (let i = 0; i < outBytes; i++) outView[i] = (i * 7 + 3) % 251;
+  const result = await session.run({ [inputName]: input }, { [outputName]: fetch });
+  // The binding also returns a copy of the output, which is dropped unless ORT wrote elsewhere.
+  const returned = result[outputName]!.data as Uint8Array;
+  if (returned.length !== outBytes) throw new Error(`the model returned ${returned.length} bytes for a batch of ${outBytes}`);
+  writesInPlace ??= returned === outView || Buffer.from(returned.buffer, returned.byteOffset, outBytes).equals(Buffer.from(outView.buffer, outView.byteOffset, outBytes));
+  if (!writesInPlace && returned !== outView) outView.set(returned);
+}
 
 function post(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(msg, transfer);
@@ -54,6 +75,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
       const options = sessionOptions(msg.session);
       session = typeof msg.model === 'string' ? await ort.InferenceSession.create(msg.model, options) : await ort.InferenceSession.create(msg.model, options);
       writesInPlace = undefined;
+      framePerCall = msg.session.framePerCall === true;
       inputName = session.inputNames[0]!;
       outputName = session.outputNames[0]!;
       post({ type: 'ready', loadMs: performance.now() - started, inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
@@ -62,20 +84,11 @@ async function handle(msg: WorkerRequest): Promise<void> {
     if (msg.type === 'run') {
       if (!session) throw new Error('session not initialised');
       const { batch, height, width, scale } = msg;
-      const input = new ort.Tensor('uint8', new Uint8Array(msg.input, 0, batch * height * width * 3), [batch, height, width, 3]);
-      const outBytes = batch * height * scale * width * scale * 3;
-      const outView = new Uint8Array(msg.output, 0, outBytes);
-      const fetch = new ort.Tensor('uint8', outView, [batch, height * scale, width * scale, 3]);
-      // First run: a pattern no network produces, to see whether ONNX Runtime overwrites it.
-      if (writesInPlace === undefined) for (let i = 0; i < outBytes; i++) outView[i] = (i * 7 + 3) % 251;
       const started = performance.now();
-      const result = await session.run({ [inputName]: input }, { [outputName]: fetch });
+      // One call for the batch, or one per frame (framePerCall, the CPU), into the same buffers.
+      const perCall = framePerCall ? 1 : batch;
+      for (let first = 0; first < batch; first += perCall) await runFrames(session, msg, first, perCall);
       const ms = performance.now() - started;
-      // The binding also returns a copy of the output, which is dropped unless ORT wrote elsewhere.
-      const returned = result[outputName]!.data as Uint8Array;
-      if (returned.length !== outBytes) throw new Error(`the model returned ${returned.length} bytes for a batch of ${outBytes}`);
-      writesInPlace ??= returned === outView || Buffer.from(returned.buffer, returned.byteOffset, outBytes).equals(Buffer.from(outView.buffer, 0, outBytes));
-      if (!writesInPlace && returned !== outView) outView.set(returned);
       post({ type: 'done', id: msg.id, ms, input: msg.input, output: msg.output }, [msg.input, msg.output]);
       return;
     }

@@ -17,6 +17,11 @@ export interface SessionConfig {
    * (src/models/onnx/arrange-for-cpu.ts) before the session is created: done by the Upscaler, once for all lanes.
    */
   arrangeForCpu?: boolean;
+  /**
+   * Run a batch one frame per ONNX Runtime call, in the same lane (the CPU): a batch's tensors are
+   * `batch` times larger and leave the caches a one-thread lane works in. On a GPU a batch is one call.
+   */
+  framePerCall?: boolean;
 }
 
 export type WorkerRequest =

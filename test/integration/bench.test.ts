@@ -24,8 +24,8 @@ describe('esrvid bench', () => {
     expect(result.peak.gflops).toBe(100);
     expect(result.endToEnd).toBeUndefined();
     // Each lever on and off, alternating, for the one model at its first size.
-    expect(result.levers.map((l: { lever: string; runs: number; width: number }) => [l.lever, l.runs, l.width]))
-      .toEqual([['lanes', 2, 24], ['CPU graph arrangement', 2, 24], ['no thread spinning', 2, 24]]);
+    expect(result.levers.map((l: { lever: string; runs: number; width: number; batch: number }) => [l.lever, l.runs, l.width, l.batch]))
+      .toEqual([['lanes', 2, 24, 1], ['CPU graph arrangement', 2, 24, 1], ['no thread spinning', 2, 24, 1], ['frame per call', 2, 24, 4]]);
     // The stage as the pipeline runs it: the threads shared out over the lanes.
     expect(result.stage.lanes * result.stage.threadsPerLane).toBeLessThanOrEqual(result.options.threads);
     expect(result.stage.lanes).toBeGreaterThanOrEqual(1);

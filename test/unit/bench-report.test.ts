@@ -76,7 +76,7 @@ describe('bench report', () => {
       '| realesr-general-x4v3 | SRVGGNetCompact, 32 body convs, 64 features, PReLU, x4 | 2.42 M | 1.21 M | max \\|diff\\| 1.1e-6, 99.995% same 8-bit |',
       '| pipeline efficiency (median of per-pair ratios, quiet pairs: other load <= 0.3) | 120% |', '| other load per pair (cores) | 0.1 |', '| peak RSS of the esrvid process | 400 MB |',
       '## Method', '- an example note',
-      '| CPU graph arrangement | realesr-general-x4v3 | 160x90 | 13.20 | 11.00 | 1.19x | 0.1 |',
+      '| CPU graph arrangement | realesr-general-x4v3 | 160x90 | 1 | 13.20 | 11.00 | 1.19x | 0.1 |',
       'played 5 times in a row (`ffmpeg -stream_loop 4 -c copy`: a 240-frame job',
       '| start-up: job start to the first upscaled frame (median, ms; includes that frame\'s inference) | 450 |',
     ]) expect(md).toContain(s);
