@@ -82,7 +82,7 @@ export function buildProgram(): Command {
     .option('--end <time>', 'upscale up to this time (excluded)', (v: string) => parseTimecode(v, '--end'))
     .option('--frames <a:b>', 'upscale frames a to b-1 (counted from 0; "a:" to the end)', parseFrameRange)
     .option('-m, --model <name|file.onnx>', 'registry model, "auto", or an esrvid .onnx file', 'auto')
-    .option('-b, --batch <n>', 'frames per inference call (default: 1 on the CPU; on a GPU, as many as its free memory holds, up to 8)', numberIn('--batch', 1, 64, true))
+    .option('-b, --batch <n>', 'frames per inference call on a GPU (default: about two 640x360 frames of pixels, up to 8, within free memory); on the CPU, frames per lane dispatch, run one call per frame (default 1)', numberIn('--batch', 1, 64, true))
     .addOption(new Option('--device <name>', 'where the network runs; auto tries cuda, then webgpu, then the CPU').choices(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'))
     .option('--gpu <index>', 'which CUDA GPU, counted from 0 (esrvid doctor lists them)', numberIn('--gpu', 0, 63, true))
     .addOption(new Option('--precision <p>', 'model precision (default: fp16 on a GPU, fp32 on the CPU); int8: CPU only, compact models whose int8 output stays within 40 dB of fp32').choices(['fp32', 'fp16', 'int8']))
