@@ -108,13 +108,15 @@ export async function runWorker(o: WorkerOptions): Promise<'stopped' | 'idle'> {
         },
       });
       const record = result.segment!;
+      // Read before the Upscaler goes back to the spares, where another segment may load it.
+      const reused = upscaler.reused;
       if (!stopping && upscaler.usable) {
         spare.push(upscaler);
         kept = true;
       }
       await storage.commitSegment(attempt, record);
       await report(total);
-      o.log(`${what}: done, ${total} frames in ${(result.elapsedMs / 1000).toFixed(1)} s${upscaler.reused ? ' (model sessions kept from the previous segment)' : ''}`);
+      o.log(`${what}: done, ${total} frames in ${(result.elapsedMs / 1000).toFixed(1)} s${reused ? ' (model sessions kept from the previous segment)' : ''}`);
       return record;
     } catch (err) {
       await storage.dropAttempt(attempt);
