@@ -95,8 +95,9 @@ export interface UpscaleOptions {
   /**
    * An open Upscaler (Upscaler.open) to run on instead of opening one; the caller closes it. A
    * job that succeeds leaves it loaded, so the next job with the same model keeps its sessions
-   * (a scale-out worker's segments); a job that fails closes it (calls may still be running).
-   * `device`, `gpu`, `threads` and `lanes` are then the Upscaler's.
+   * (a scale-out worker's segments); a job that fails once frames are flowing closes it (calls
+   * may still be running): check `usable` before reusing it. `device`, `gpu`, `threads` and
+   * `lanes` are then the Upscaler's.
    */
   upscaler?: Upscaler;
   /**
