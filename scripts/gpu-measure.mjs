@@ -50,6 +50,7 @@ const { Upscaler, InferenceError } = await import(new URL('infer/upscaler.js', d
 const { resolveModel } = await import(new URL('models/resolve.js', dist));
 const { syntheticFrames } = await import(new URL('bench/frames.js', dist));
 const { planTiles } = await import(new URL('infer/tiling.js', dist));
+const { median } = await import(new URL('bench/stats.js', dist));
 const ort = await import('onnxruntime-node');
 const { readFile, writeFile, mkdtemp, rm } = await import('node:fs/promises');
 const { tmpdir } = await import('node:os');
@@ -81,30 +82,32 @@ function memoryWatch() {
   };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
+/** Up to --runs timed calls of `call` (returning its ms), fewer once --max-case-s is spent. */
+async function timedRuns(call) {
+  const ms = [];
+  let spent = 0;
+  while (ms.length < o.runs && (ms.length === 0 || spent < o.maxCaseMs)) {
+    ms.push(await call());
+    spent += ms.at(-1);
+  }
+  return { runsMs: ms, medianMs: median(ms) };
+}
 
 /** Warm-up plus measured runs of one shape; throws the Upscaler's error (out of memory included). */
 async function timeShape(up, batch, w, h) {
   let slot = up.allocateSlot(batch, w, h);
   new Uint8Array(slot.input).set(syntheticFrames(batch, w, h));
-  const first = await up.run(slot, batch, w, h);
-  slot = first.slot;
-  const ms = [];
-  let spent = 0;
-  while (ms.length < o.runs && (ms.length === 0 || spent < o.maxCaseMs)) {
+  const run = async () => {
     const r = await up.run(slot, batch, w, h);
     slot = r.slot;
-    ms.push(r.ms);
-    spent += r.ms;
-  }
-  return { firstRunMs: first.ms, runsMs: ms, medianMs: median(ms) };
+    return r.ms;
+  };
+  const firstRunMs = await run();
+  return { firstRunMs, ...(await timedRuns(run)) };
 }
 
 const save = async () => {
-  if (o.out) await (await import('node:fs/promises')).writeFile(o.out, `${JSON.stringify(result, null, 2)}\n`);
+  if (o.out) await writeFile(o.out, `${JSON.stringify(result, null, 2)}\n`);
 };
 
 const result = {
@@ -172,7 +175,6 @@ for (const name of o.models) {
 /** The same shapes in PyTorch on the same GPU. */
 async function torchReference() {
   const { TorchReference, defaultPython } = await import(new URL('bench/torch-reference.js', dist));
-  const { exportTorchWeights } = await import(new URL('bench/torch-weights.js', dist));
   const { decodeModel } = await import(new URL('bench/onnx-graph.js', dist));
   const tmp = await mkdtemp(join(tmpdir(), 'esrvid-torch-'));
   try {
@@ -183,12 +185,7 @@ async function torchReference() {
       try {
         for (const name of o.models) {
           const model = await resolveModel(name, { device: 'cpu', precision: 'fp32' });
-          const { header, data } = exportTorchWeights(decodeModel(new Uint8Array(await readFile(model.path))));
-          const hp = join(tmp, `${name}.json`);
-          const dp = join(tmp, `${name}.bin`);
-          await writeFile(hp, JSON.stringify(header));
-          await writeFile(dp, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-          await ref.load(name, hp, dp);
+          await ref.loadGraph(name, decodeModel(new Uint8Array(await readFile(model.path))), tmp);
           for (const [w, h] of o.sizes) {
             for (const batch of o.batches) {
               if (batch > 1 && (batch * w * h) / 1e6 > o.maxBatchMp) continue;
@@ -199,16 +196,13 @@ async function torchReference() {
                 const first = await ref.timed(name, input, batch, w, h);
                 // cuDNN's autotuner ran in the first call; a second settles the allocator.
                 await ref.timed(name, input, batch, w, h);
-                const ms = [];
-                let spent = 0;
                 let peak = first.peakBytes;
-                while (ms.length < o.runs && (ms.length === 0 || spent < o.maxCaseMs)) {
-                  const t = await ref.timed(name, input, batch, w, h);
-                  ms.push(t.ms);
-                  spent += t.ms;
-                  peak = t.peakBytes;
-                }
-                Object.assign(c, { firstRunMs: first.ms, runsMs: ms, medianMs: median(ms), fps: (1000 * batch) / median(ms), peakAllocatedBytes: peak });
+                const t = await timedRuns(async () => {
+                  const r = await ref.timed(name, input, batch, w, h);
+                  peak = r.peakBytes;
+                  return r.ms;
+                });
+                Object.assign(c, { firstRunMs: first.ms, ...t, fps: (1000 * batch) / t.medianMs, peakAllocatedBytes: peak });
                 log(`  PyTorch ${name} ${precision} ${w}x${h} batch ${batch}: ${c.fps.toFixed(2)} frames/s`);
               } catch (err) {
                 c.error = err.message.split('\n')[0];
@@ -236,12 +230,8 @@ async function torchReference() {
 /** PSNR of the GPU's output against the CPU's float32 output on the real calibration frames. */
 async function quality() {
   const { readCalibrationFrames } = await import(new URL('models/calibration-frames.js', dist));
+  const { psnrDb: psnr } = await import(new URL('models/int8.js', dist));
   const frames = readCalibrationFrames();
-  const psnr = (a, b) => {
-    let se = 0;
-    for (let i = 0; i < a.length; i++) se += (a[i] - b[i]) ** 2;
-    return se === 0 ? Infinity : 10 * Math.log10((255 * 255) / (se / a.length));
-  };
   const upscale = async (up, f) => {
     let slot = up.allocateSlot(1, f.width, f.height);
     new Uint8Array(slot.input).set(f.data);

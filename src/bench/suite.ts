@@ -18,13 +18,13 @@ import { countFlops, type FlopCount } from './flops.js';
 import { realFrames, syntheticFrames } from './frames.js';
 import { describeMachine, type MachineInfo } from './machine.js';
 import { decodeModel, type OnnxGraph } from './onnx-graph.js';
-import { LEVERS, measureLever, type LeverResult } from './levers.js';
+import { describeLever, LEVERS, measureLever, type LeverResult } from './levers.js';
 import { OrtStage } from './ort-stage.js';
 import { otherLoad, snapshot } from './contention.js';
 import { compareOutputs, withNetworkOutput, type ParityResult } from './parity.js';
 import { planCases, type BenchCase } from './plan.js';
 import { framesPerSecond, median, pairedRatio, relativeSpread } from './stats.js';
-import { exportTorchWeights, type Architecture } from './torch-weights.js';
+import type { Architecture } from './torch-weights.js';
 import { TorchReference, type TorchInfo } from './torch-reference.js';
 import { packageVersion } from '../version.js';
 
@@ -231,7 +231,7 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
           try {
             const r = await measureLever(lever, model, { width: first.width, height: first.height, batch: lever.batch ?? 1 }, o);
             result.levers.push(r);
-            o.log(`  lever "${r.lever}", ${r.model} ${r.width}x${r.height}: ${r.onFps.toFixed(2)} fps with, ${r.offFps.toFixed(2)} without: ${r.speedup.toFixed(2)}x`);
+            o.log(`  ${describeLever(r)}`);
           } catch (err) {
             notes.push(`lever "${lever.name}" on ${model.name}: measurement failed: ${(err as Error).message.split('\n')[0]}`);
           }
@@ -328,13 +328,7 @@ async function measureModel(
 }
 
 async function loadReference(torch: TorchReference, key: string, graph: OnnxGraph, tmp: string, threads: number) {
-  const { header, data } = exportTorchWeights(graph);
-  const hp = join(tmp, `${key}.json`);
-  const dp = join(tmp, `${key}.bin`);
-  await writeFile(hp, JSON.stringify(header));
-  await writeFile(dp, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  await torch.load(key, hp, dp);
-  await rm(dp);
+  const architecture = await torch.loadGraph(key, graph, tmp);
   // One small frame through both: ONNX Runtime with the float network output exposed.
   const [width, height] = [32, 24];
   const frame = syntheticFrames(1, width, height, 7);
@@ -354,7 +348,7 @@ async function loadReference(torch: TorchReference, key: string, graph: OnnxGrap
     await session.release();
   }
   const parity = compareOutputs(ours, theirs);
-  return { architecture: header.architecture, parity: { ...parity, width, height, ok: parity.maxAbs <= PARITY_TOLERANCE } };
+  return { architecture, parity: { ...parity, width, height, ok: parity.maxAbs <= PARITY_TOLERANCE } };
 }
 
 async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference | undefined, flops: FlopCount, tmp: string, o: BenchOptions): Promise<CaseResult> {

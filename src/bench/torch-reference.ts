@@ -4,8 +4,12 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { OnnxGraph } from './onnx-graph.js';
+import { exportTorchWeights, type Architecture } from './torch-weights.js';
 
 export const PYTORCH_SCRIPT = fileURLToPath(new URL('../../scripts/bench-pytorch.py', import.meta.url));
 
@@ -93,6 +97,21 @@ export class TorchReference {
 
   async load(key: string, header: string, data: string): Promise<number> {
     return (await this.request({ cmd: 'load', key, header, data })).params as number;
+  }
+
+  /**
+   * Builds the network of an fp32 frame model (its weights exported by torch-weights.ts through
+   * files in `dir`, the raw weights removed once loaded) under `key`; returns its architecture.
+   */
+  async loadGraph(key: string, graph: OnnxGraph, dir: string): Promise<Architecture> {
+    const { header, data } = exportTorchWeights(graph);
+    const hp = join(dir, `${key}.json`);
+    const dp = join(dir, `${key}.bin`);
+    await writeFile(hp, JSON.stringify(header));
+    await writeFile(dp, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    await this.load(key, hp, dp);
+    await rm(dp);
+    return header.architecture;
   }
 
   async infer(key: string, input: string, output: string, batch: number, width: number, height: number): Promise<void> {
