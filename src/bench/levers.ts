@@ -62,6 +62,11 @@ export interface LeverResult {
   otherLoad?: number;
 }
 
+/** One line for a lever's result, in the suite's progress log and its summary. */
+export function describeLever(l: LeverResult): string {
+  return `lever "${l.lever}" ${l.model} ${l.width}x${l.height}${l.batch > 1 ? ` batch ${l.batch}` : ''}: ${l.onFps.toFixed(2)} fps with, ${l.offFps.toFixed(2)} without (${l.speedup.toFixed(2)}x)`;
+}
+
 export async function measureLever(
   lever: Lever,
   model: { name: string; path: string; scale: number },

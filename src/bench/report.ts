@@ -1,7 +1,7 @@
 /** The benchmark's output: a terminal table, and BENCHMARKS.md (machine, date, versions, method). */
 import { formatBytes, renderTable } from '../commands/format.js';
 import { median } from './stats.js';
-import { LEVERS } from './levers.js';
+import { describeLever, LEVERS } from './levers.js';
 import { PARITY_TOLERANCE, QUIET_LOAD, type CaseResult, type SuiteResult } from './suite.js';
 
 const f2 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(2));
@@ -50,7 +50,7 @@ export function renderSummary(r: SuiteResult): string {
   }
   if (r.int8?.length) out += `\nint8 against float32 (esrvid, batch 1):\n${renderTable(INT8_HEADER, int8Rows(r.int8))}`;
   if (peak) out += `FMA peak: ${peak.toFixed(0)} GFLOP/s (${r.options.threads} threads, FP32)\n`;
-  for (const l of r.levers) out += `lever "${l.lever}" ${l.model} ${l.width}x${l.height}${l.batch > 1 ? ` batch ${l.batch}` : ''}: ${f2(l.onFps)} fps with, ${f2(l.offFps)} without (${ratio(l.speedup)})\n`;
+  for (const l of r.levers) out += `${describeLever(l)}\n`;
   const e = r.endToEnd;
   if (e) {
     out += `end to end (${e.model}, ${e.runs[0]?.frames ?? '?'} frames of ${e.runs[0]?.inputSize.join('x') ?? '?'}): ${f2(e.endToEndFps)} fps vs inference alone ${f2(e.inferOnlyFps)} fps: `
