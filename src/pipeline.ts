@@ -10,7 +10,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { totalmem } from 'node:os';
-import { existsSync, realpathSync, statSync } from 'node:fs';
 import { access, constants, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import PQueue from 'p-queue';
@@ -24,7 +23,7 @@ import { checkOutputPath } from './encode/output-path.js';
 import { createWorkDir, fingerprint, inspectWorkDir, workDirFor, type JobIdentity, type SegmentRecord } from './encode/work-dir.js';
 import { joinSegments } from './encode/join.js';
 import { planRange, rangeFrameTimes, type RangePlan } from './decode/range.js';
-import { CancelledError, DeviceError, EsrvidError, ExternalProcessError, InputError, OutputError, UsageError } from './errors.js';
+import { CancelledError, DeviceError, EsrvidError, InputError, OutputError, UsageError } from './errors.js';
 import type { PipelineEvent } from './events.js';
 import { findFfmpeg } from './ffmpeg/binaries.js';
 import { planColour } from './ffmpeg/colour.js';
@@ -32,7 +31,7 @@ import { frameDurationUs, probe, type MediaInfo } from './ffmpeg/probe.js';
 import { autoBatch, gpuBytesPerPixel, gpuMemoryBudget, indexablePixels, peakElementsPerPixel } from './infer/batch-plan.js';
 import { defaultPrecision, isGpu, type DeviceRequest } from './infer/device.js';
 import { queryGpus } from './infer/gpus.js';
-import { describePlan, nextPlan, type InferencePlan } from './infer/oom.js';
+import { describePlan, exceedsIndexRange, nextPlan, type InferencePlan } from './infer/oom.js';
 import { autoTileSize, bytesPerInputPixel, copyWindow, placeCore, planTiles, type TilePlan } from './infer/tiling.js';
 import { InferenceError, Upscaler, type BatchSlot } from './infer/upscaler.js';
 import { FramePool } from './decode/frame-pool.js';
@@ -72,7 +71,7 @@ export interface UpscaleOptions {
   gpu?: number;
   /** Model precision (default: fp16 on a GPU, fp32 on the CPU); int8 runs on the CPU only. */
   precision?: ModelPrecision;
-  /** Frames per inference call (default: 1 on the CPU; on CUDA, as many as free GPU memory holds, up to 8). */
+  /** Frames per inference call on a GPU (default: src/infer/batch-plan.ts autoBatch); on the CPU, frames per lane dispatch, one call each (default 1). */
   batch?: number;
   /** Inference threads in all (default: every physical core on the CPU). */
   threads?: number;
@@ -428,7 +427,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       if (!(err instanceof InferenceError) || !err.outOfMemory) throw err;
       if (used.batch !== plan.batch || used.tile !== plan.tile) return;
       const next = nextPlan(plan, inW, inH);
-      const what = /exceeds int range/i.test(err.message) ? `the call was too large for ${device}'s kernels`
+      const what = exceedsIndexRange(err.message) ? `the call was too large for ${device}'s kernels`
         : isGpu(device) ? `${device} ran out of memory` : 'inference ran out of memory';
       if (!next) {
         throw new DeviceError(`${what} even at ${describePlan(plan)} (${err.message.replace(/^inference failed: /, '').split('\n')[0]})`,

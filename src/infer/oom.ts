@@ -23,7 +23,12 @@ export const MIN_TILE = 32;
  * ("output element count exceeds int range", seen on an H100): smaller calls cure both.
  */
 export function isOutOfMemory(message: string): boolean {
-  return /out of memory|Failed to allocate memory|BFCArena|bfc_arena|cudaErrorMemoryAllocation|STATUS_ALLOC_FAILED|\bbad_alloc\b|OutOfMemory|exceeds int range/i.test(message);
+  return /out of memory|Failed to allocate memory|BFCArena|bfc_arena|cudaErrorMemoryAllocation|STATUS_ALLOC_FAILED|\bbad_alloc\b|OutOfMemory/i.test(message) || exceedsIndexRange(message);
+}
+
+/** The kernels' 32-bit indexing, not memory, refused the call (src/infer/batch-plan.ts MAX_TENSOR_ELEMENTS). */
+export function exceedsIndexRange(message: string): boolean {
+  return /exceeds int range/i.test(message);
 }
 
 /**

@@ -83,7 +83,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
     }
     if (msg.type === 'run') {
       if (!session) throw new Error('session not initialised');
-      const { batch, height, width, scale } = msg;
+      const { batch } = msg;
       const started = performance.now();
       // One call for the batch, or one per frame (framePerCall, the CPU), into the same buffers.
       const perCall = framePerCall ? 1 : batch;

@@ -233,7 +233,6 @@ export class Upscaler {
     this.closed = true;
     const sessions = this.sessions;
     this.sessions = [];
-    this.loadedKey = undefined;
     await Promise.all(sessions.map((s) => s.close()));
   }
 }
