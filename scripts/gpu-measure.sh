@@ -92,8 +92,10 @@ fi
 
 echo '[]' > "$WORK/e2e.json"
 if [[ "${E2E:-1}" == 1 ]]; then
-  FFMPEG="$("$NODE" -e 'try{console.log(require("@ffmpeg-installer/ffmpeg").path)}catch{console.log(process.env.ESRVID_FFMPEG||"ffmpeg")}')"
-  if "$FFMPEG" -hide_banner -version >/dev/null 2>&1; then
+  # The binaries the CLI itself will use (ESRVID_FFMPEG/ESRVID_FFPROBE, else the bundled ones), found once.
+  TOOLS="$("$NODE" --input-type=module -e "const { findFfmpeg } = await import('./dist/ffmpeg/binaries.js'); const t = await findFfmpeg().catch(() => undefined); if (t) console.log(t.ffmpeg.path + '\n' + t.ffprobe.path);")"
+  FFMPEG="$(sed -n 1p <<< "$TOOLS")"; FFPROBE="$(sed -n 2p <<< "$TOOLS")"
+  if [[ -n "$FFMPEG" ]]; then
     runs=()
     IFS=';' read -r -a specs <<< "${E2E_SPECS:-640x360 realesrgan-x4plus;1920x1080 realesr-general-x4v3;1920x1080 realesrgan-x4plus}"
     gpuarg=(); [[ "$DEVICE" == cuda ]] && gpuarg=(--gpu "$GPU")
@@ -109,7 +111,6 @@ if [[ "${E2E:-1}" == 1 ]]; then
       # shellcheck disable=SC2086
       "$NODE" dist/cli.js "$clip" "$WORK/out-$n.mp4" -y --json --device "$DEVICE" "${gpuarg[@]}" --model "$model" $extra > "$WORK/e2e-$n.ndjson" 2> "$WORK/e2e.err" || say "failed: $(tail -1 "$WORK/e2e.err")"
       if [[ -f "$WORK/out-$n.mp4" ]]; then
-        FFPROBE="$("$NODE" -e 'try{console.log(require("@ffprobe-installer/ffprobe").path)}catch{console.log(process.env.ESRVID_FFPROBE||"ffprobe")}')"
         "$FFPROBE" -v error -count_frames -select_streams v:0 -show_entries stream=width,height,nb_read_frames -of json "$WORK/out-$n.mp4" > "$WORK/e2e-$n.probe.json" || true
         # Audio packets of the source and of the output (stream copy: they must be equal).
         for f in "$clip" "$WORK/out-$n.mp4"; do "$FFMPEG" -v error -i "$f" -map 0:a:0 -c copy -f md5 - 2>/dev/null || echo none; done > "$WORK/e2e-$n.audio.txt"
