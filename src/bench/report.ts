@@ -141,8 +141,8 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
     push('## End to end: the whole pipeline', '');
     const looped = e.clipLoops > 1 ? ` played ${e.clipLoops} times in a row (\`ffmpeg -stream_loop ${e.clipLoops - 1} -c copy\`: a ${run.frames}-frame job, so start-up weighs as in a real one)` : '';
     push(`\`esrvid ${relative(e.clip)} out.mp4 --json --model ${e.model} --threads ${r.options.threads}\`${looped} (${run.frames} frames of ${run.inputSize.join('x')} `
-      + `to ${run.outputSize.join('x')}, libx264) run ${e.runs.length === 1 ? 'once' : `${e.runs.length} times`}, each followed by inference alone on frames of the same size `
-      + '(batch 1, 16 timed blocks of two calls per lane, as the inference rows above); frames/s from the `done` event (`frames / elapsedMs`, so probing, model load and finishing the file are included).', '');
+      + `to ${run.outputSize.join('x')}, libx264) run ${e.runs.length === 1 ? 'once' : `${e.runs.length} times`}, each paired with inference alone on frames of the same size `
+      + '(batch 1, blocks of two calls per lane as in the inference rows above, for about half the job\'s frames, at least 16 blocks; every other pair times inference first, so a drift in speed favours neither); frames/s from the `done` event (`frames / elapsedMs`, so probing, model load and finishing the file are included).', '');
     const med = (k: 'decode' | 'infer' | 'encode') => median(e.runs.map((x) => x.stageMs[k]));
     push(markdownTable(['measure', 'value'], [
       ['end-to-end frames/s (median)', f2(e.endToEndFps)],

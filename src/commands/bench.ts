@@ -69,7 +69,7 @@ export function registerBench(program: Command, run: (o: BenchCliOptions, quiet:
     .option('--no-levers', 'skip the lever measurements')
     .option('--e2e', 'also time the whole CLI on a clip (default: only for the full default suite)')
     .option('--no-e2e', 'skip the end-to-end measurement')
-    .option('--e2e-runs <n>', 'end-to-end runs', wholeNumber('--e2e-runs', 1, 100), 3)
+    .option('--e2e-runs <n>', 'end-to-end runs', wholeNumber('--e2e-runs', 1, 100), 5)
     .option('--e2e-model <name>', 'model for the end-to-end runs', 'realesr-general-x4v3')
     .option('--clip <file>', 'video for the end-to-end runs (default: samples/chelsea.mp4)')
     .option('--clip-loops <n>', 'play the clip this many times in a row (stream copy) for the end-to-end runs, so start-up weighs as in a real job', wholeNumber('--clip-loops', 1, 100), 5)

@@ -41,6 +41,29 @@ describe('esrvid bench', () => {
     expect(text).toContain('| PyTorch (reference) | not run |');
   });
 
+  it('pairs whole CLI jobs with inference alone, alternating which goes first', async () => {
+    const md = join(tmp.dir, 'E.md');
+    const r = await runCli(['bench', '-m', 'realesr-animevideov3-x4', '--size', '24x16', '-b', '1', '--runs', '1', '--warmup', '0', '--min-time', '0',
+      '--reference', 'none', '--no-levers', '--no-int8', '--e2e', '--e2e-model', 'realesr-animevideov3-x4', '--e2e-runs', '2', '--clip-loops', '1',
+      '--peak-gflops', '100', '--json', '--write', md], { timeoutMs: 180_000 });
+    expect(r.code).toBe(0);
+    const e = JSON.parse(r.stdout).endToEnd;
+    // samples/chelsea.mp4: 48 frames of 160x90, upscaled x4 by the real model, in both jobs.
+    expect(e.runs.map((x: { frames: number; inputSize: number[]; outputSize: number[] }) => [x.frames, x.inputSize, x.outputSize]))
+      .toEqual([[48, [160, 90], [640, 360]], [48, [160, 90], [640, 360]]]);
+    // At least 16 blocks of inference alone per pair (about half the job's frames otherwise).
+    expect(e.inferOnlyMs.map((b: number[]) => b.length)).toEqual([16, 16]);
+    expect(e.efficiency).toBeGreaterThan(0.2);
+    expect(e.efficiency).toBeLessThan(2);
+    // The first pair times the job first, the second times inference alone first.
+    const lines = r.stderr.split('\n').filter((l) => l.includes('end to end 48 frames'));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).not.toContain('(timed first)');
+    expect(lines[1]).toContain('inference alone');
+    expect(lines[1]).toContain('(timed first)');
+    expect(readFileSync(md, 'utf8')).toMatch(/\| pipeline efficiency \(median of per-pair ratios[^|]*\| \d+% \|/);
+  }, 200_000);
+
   it('refuses devices it cannot measure yet and bad sizes, with usage errors', async () => {
     const cuda = await runCli(['bench', '--device', 'cuda']);
     expect(cuda.code).toBe(2);
