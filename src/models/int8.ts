@@ -7,7 +7,9 @@
  */
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import { calibratedTensors, correctBiases, equalizablePairs, equalizeChannels, mseOptimalRange, quantizeModel, withOutputs, type TensorRange } from './onnx/quantize.js';
+import { calibratedTensors, correctBiases, equalizablePairs, equalizeChannels, mseOptimalRange, quantizeModel, weightScales, withOutputs, type TensorRange } from './onnx/quantize.js';
+import { GramMatrix, gptqRound, inputPatches, type PatchShape } from './onnx/gptq.js';
+import { floatValues } from './onnx/tensor.js';
 import { readCalibrationFrames, type Frame } from './calibration-frames.js';
 
 const { onnx } = onnxProto;
@@ -16,7 +18,7 @@ const { onnx } = onnxProto;
 export const INT8_MIN_PSNR_DB = 40;
 
 /** Bumped whenever calibration or quantization changes, so old int8 files are made again. */
-export const QUANTIZER_VERSION = 'esrvid-qdq-int8/4';
+export const QUANTIZER_VERSION = 'esrvid-qdq-int8/5';
 
 export interface Int8Quality {
   /** PSNR of the int8 output against the float32 output, per frame, in dB. */
@@ -158,6 +160,60 @@ export async function channelRanges(fp32: Uint8Array, frames: readonly Frame[], 
   return { ranges, outputs };
 }
 
+/** Patches per frame and convolution that feed GPTQ's second moments (the calibration frames are smaller). */
+const GPTQ_PATCHES_PER_FRAME = 1 << 14;
+
+/**
+ * GPTQ-rounded int8 weights (onnx/gptq.ts) of every plain convolution of the float model (no
+ * groups, stride 1, square kernel, same padding), from its input patches on the frames; by the
+ * weight initializer's name. Other convolutions are left to round-to-nearest.
+ */
+export async function roundWeights(fp32: Uint8Array, frames: readonly Frame[], threads?: number): Promise<Map<string, Int8Array>> {
+  const graph = onnx.ModelProto.decode(fp32).graph as onnxProto.onnx.GraphProto;
+  const inits = new Map(graph.initializer.map((t) => [t.name!, t]));
+  const convs: { input: string; weight: string; shape: PatchShape; outChannels: number }[] = [];
+  for (const n of graph.node) {
+    if (n.opType !== 'Conv') continue;
+    const attr = new Map((n.attribute ?? []).map((a) => [a.name!, a]));
+    const ints = (name: string) => (attr.get(name)?.ints ?? []).map(Number);
+    const w = inits.get(n.input![1]!);
+    if (!w) continue;
+    const [outChannels, channels, kh, kw] = (w.dims ?? []).map(Number) as [number, number, number, number];
+    const pads = ints('pads');
+    const pad = pads[0] ?? 0;
+    const plain = Number(attr.get('group')?.i ?? 1) === 1 && ints('strides').every((v) => v === 1) && ints('dilations').every((v) => v === 1)
+      && kh === kw && pads.every((v) => v === pad) && 2 * pad === kh - 1;
+    if (plain) convs.push({ input: n.input![0]!, weight: n.input![1]!, shape: { channels, kernel: kh, pad }, outChannels });
+  }
+  const inputs = [...new Set(convs.map((c) => c.input))];
+  const session = await ort.InferenceSession.create(withOutputs(fp32, inputs), sessionOpts(threads));
+  const gram = await GramMatrix.open();
+  const sums = new Map<string, Float64Array>();
+  try {
+    for (const f of frames) {
+      const r = await session.run({ frames: frameTensor(f) }, inputs);
+      for (const c of convs) {
+        const t = r[c.input]!;
+        const k = c.shape.channels * c.shape.kernel * c.shape.kernel;
+        const { rows, count } = inputPatches(t.data as Float32Array, Number(t.dims[2]), Number(t.dims[3]), c.shape, GPTQ_PATCHES_PER_FRAME);
+        const g = await gram.of(rows, count, k);
+        const sum = sums.get(c.weight) ?? new Float64Array(k * k);
+        for (let i = 0; i < g.length; i++) sum[i] = sum[i]! + g[i]!;
+        sums.set(c.weight, sum);
+      }
+    }
+  } finally {
+    await session.release();
+    await gram.close();
+  }
+  const rounded = new Map<string, Int8Array>();
+  for (const c of convs) {
+    const w = floatValues(inits.get(c.weight)!);
+    rounded.set(c.weight, gptqRound(w, c.outChannels, sums.get(c.weight)!, weightScales(w, c.outChannels)));
+  }
+  return rounded;
+}
+
 export function psnrDb(a: Uint8Array, b: Uint8Array): number {
   let se = 0;
   for (let i = 0; i < a.length; i++) se += (a[i]! - b[i]!) ** 2;
@@ -216,8 +272,9 @@ export interface MakeInt8Options extends CalibrateOptions {
 
 /**
  * The int8 model of a float32 frame model: channel scales equalized across each PReLU, ranges
- * calibrated on the frames under both clip rules (MSE-optimal, and none), and the one whose
- * output is closer to float32 on the worst frame kept.
+ * calibrated on the frames under both clip rules (MSE-optimal, and none), weights rounded by GPTQ
+ * over the convolutions' input patches on the frames, biases corrected for that rounding, and the
+ * clip rule whose output is closer to float32 on the worst frame kept.
  */
 export async function makeInt8(fp32: Uint8Array, o: MakeInt8Options = {}): Promise<Int8Result> {
   const started = performance.now();
@@ -227,11 +284,13 @@ export async function makeInt8(fp32: Uint8Array, o: MakeInt8Options = {}): Promi
   let float = pairs.length ? equalizeChannels(fp32, measured.ranges) : fp32;
   // Both clip rules are tried; the one with the better worst frame is kept.
   const calibration = await calibrate(float, frames, ['mse', 'minmax'], o);
-  float = correctBiases(float, calibration.channelMeans);
+  // GPTQ rounding, then the bias correction for the weights as rounded.
+  const rounded = await roundWeights(float, frames, o.threads);
+  float = correctBiases(float, calibration.channelMeans, rounded);
   let best: Omit<Int8Result, 'calibrationMs'> | undefined;
   const sources = exactSources(float);
   for (const [clip, ranges] of calibration.ranges) {
-    const bytes = quantizeModel(float, { ranges, exactSources: sources, extraTensors: o.extraTensors, keepPrelu: o.keepPrelu });
+    const bytes = quantizeModel(float, { ranges, exactSources: sources, extraTensors: o.extraTensors, keepPrelu: o.keepPrelu, roundedWeights: rounded });
     const quality = await measureQuality(measured.outputs, bytes, frames, o.threads);
     if (!best || quality.minDb > best.quality.minDb) best = { bytes, quality, clip };
   }

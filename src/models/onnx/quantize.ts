@@ -181,6 +181,11 @@ export interface QuantizeOptions {
   extraTensors?: readonly string[];
   /** Keep ONNX Runtime's PRelu instead of the branch-free form (see branchFreePrelu). */
   keepPrelu?: boolean;
+  /**
+   * int8 weights already rounded (by GPTQ, onnx/gptq.ts) for the per-channel scales of
+   * weightScales, by the weight initializer's name; other weights are rounded to nearest.
+   */
+  roundedWeights?: ReadonlyMap<string, Int8Array>;
 }
 
 /**
@@ -227,7 +232,7 @@ export function quantizeModel(modelBytes: Uint8Array, o: QuantizeOptions): Uint8
     const wq = fresh('w_int8');
     const wScale = fresh('w_scale');
     const wZero = fresh('w_zero');
-    newInits.push(rawTensor(wq, dims, DT.INT8, quantizeWeights(w, scales)));
+    newInits.push(rawTensor(wq, dims, DT.INT8, o.roundedWeights?.get(wName!) ?? quantizeWeights(w, scales)));
     newInits.push(rawTensor(wScale, [dims[0]!], DT.FLOAT, scales));
     newInits.push(rawTensor(wZero, [dims[0]!], DT.INT8, new Int8Array(dims[0]!)));
     const wDq = fresh('w_dq');
@@ -331,7 +336,7 @@ function withoutDeadNodes(nodes: INodeProto[], graphOutputs: ReadonlySet<string>
  * subtracted (after Nagel et al., data-free quantization; E[x_i] measured on the calibration
  * frames). Done on the float model before quantizing; its biases are then quantized as usual.
  */
-export function correctBiases(modelBytes: Uint8Array, inputMeans: ReadonlyMap<string, Float64Array>): Uint8Array {
+export function correctBiases(modelBytes: Uint8Array, inputMeans: ReadonlyMap<string, Float64Array>, roundedWeights?: ReadonlyMap<string, Int8Array>): Uint8Array {
   const model = onnx.ModelProto.decode(modelBytes);
   const graph = model.graph as onnxProto.onnx.GraphProto;
   const inits = new Map(graph.initializer.map((t) => [t.name!, t]));
@@ -347,7 +352,7 @@ export function correctBiases(modelBytes: Uint8Array, inputMeans: ReadonlyMap<st
     if (inC !== ex.length) continue;
     const k = kh * kw;
     const scales = weightScales(w, outC);
-    const wq = quantizeWeights(w, scales);
+    const wq = roundedWeights?.get(n.input![1]!) ?? quantizeWeights(w, scales);
     const b = floatData(bt).slice();
     for (let c = 0; c < outC; c++) {
       let shift = 0;
