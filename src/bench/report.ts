@@ -131,7 +131,8 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
     push('`--precision int8`: each compact model\'s int8 file (static QDQ: per-channel int8 weights, uint8 activations calibrated on real frames; '
       + 'src/models/onnx/quantize.ts) against its float32 file, both in esrvid\'s inference stage at batch 1, alternating run by run (ABBA) on the same frames; '
       + 'int8/fp32 is the median of the per-pair ratios. PSNR is the int8 output against the float32 output on esrvid\'s six calibration frames '
-      + '(samples/calibration: three photographs, three frames of samples/chelsea.mp4), measured when the int8 file was made; '
+      + '(samples/calibration: three photographs, three frames of samples/chelsea.mp4) and six held-out validation frames that calibration never sees '
+      + '(samples/validation: public-domain and CC0 photographs and textures), measured when the int8 file was made; '
       + 'a model is offered in int8 only from 40 dB on its worst frame. PyTorch is not compared here.', '');
     push(markdownTable(INT8_HEADER, int8Rows(r.int8), ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'r']));
   }

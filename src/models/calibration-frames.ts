@@ -1,5 +1,6 @@
 /**
- * The real frames int8 calibration runs on (samples/calibration, shipped with esrvid), read with a
+ * The real frames int8 calibration runs on (samples/calibration, shipped with esrvid) and the
+ * held-out ones its quality is also judged on (samples/validation), read with a
  * minimal PNG decoder (8-bit RGB, not interlaced: what these files are) on node:zlib, so that
  * making an int8 file needs neither sharp nor FFmpeg.
  */
@@ -23,6 +24,19 @@ export function calibrationDir(): string {
 
 export function readCalibrationFrames(dir = calibrationDir()): Frame[] {
   return readdirSync(dir).filter((f) => f.endsWith('.png')).sort().map((f) => ({ name: f, ...decodeRgbPng(readFileSync(join(dir, f)), f) }));
+}
+
+/**
+ * Held-out frames (samples/validation: public-domain and CC0 photographs, textures among them)
+ * that calibration and weight rounding never see: the int8 quality gate is judged on them too,
+ * since a model fitted to six frames can look better on those six than on footage.
+ */
+export function validationDir(): string {
+  return fileURLToPath(new URL('samples/validation/', PACKAGE_ROOT));
+}
+
+export function readValidationFrames(dir = validationDir()): Frame[] {
+  return readCalibrationFrames(dir).map((f) => ({ ...f, name: `validation/${f.name}` }));
 }
 
 const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];

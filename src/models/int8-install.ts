@@ -22,7 +22,7 @@ export function int8Supported(architecture: string): boolean {
 /** The one line for a model whose int8 output is not close enough to float32. */
 export function int8Refusal(name: string, e: Pick<Int8Entry, 'minPsnrDb'>): ModelError {
   return new ModelError(
-    `${name} in int8 keeps only ${e.minPsnrDb.toFixed(1)} dB PSNR against float32 on esrvid's calibration frames (int8 is offered from ${INT8_MIN_PSNR_DB} dB)`,
+    `${name} in int8 keeps only ${e.minPsnrDb.toFixed(1)} dB PSNR against float32 on esrvid's calibration and held-out validation frames (int8 is offered from ${INT8_MIN_PSNR_DB} dB)`,
     'use --precision fp32',
   );
 }

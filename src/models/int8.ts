@@ -10,7 +10,7 @@ import onnxProto from 'onnx-proto';
 import { calibratedTensors, correctBiases, equalizablePairs, equalizeChannels, mseOptimalRange, quantizeModel, weightScales, withOutputs, type TensorRange } from './onnx/quantize.js';
 import { GramMatrix, gptqRound, inputPatches, type PatchShape } from './onnx/gptq.js';
 import { floatValues } from './onnx/tensor.js';
-import { readCalibrationFrames, type Frame } from './calibration-frames.js';
+import { readCalibrationFrames, readValidationFrames, type Frame } from './calibration-frames.js';
 
 const { onnx } = onnxProto;
 
@@ -18,7 +18,7 @@ const { onnx } = onnxProto;
 export const INT8_MIN_PSNR_DB = 40;
 
 /** Bumped whenever calibration or quantization changes, so old int8 files are made again. */
-export const QUANTIZER_VERSION = 'esrvid-qdq-int8/5';
+export const QUANTIZER_VERSION = 'esrvid-qdq-int8/6';
 
 export interface Int8Quality {
   /** PSNR of the int8 output against the float32 output, per frame, in dB. */
@@ -237,6 +237,11 @@ export async function measureQuality(reference: readonly Uint8Array[], model: Ui
   const ours = await upscaleFrames(model, frames, threads);
   const psnr: Record<string, number> = {};
   frames.forEach((f, i) => (psnr[f.name] = psnrDb(reference[i]!, ours[i]!)));
+  return qualityOf(psnr);
+}
+
+/** Worst, median and the gate's verdict of per-frame PSNRs. */
+function qualityOf(psnr: Record<string, number>): Int8Quality {
   const sorted = Object.values(psnr).sort((x, y) => x - y);
   const minDb = sorted[0]!;
   const mid = sorted.length / 2;
@@ -264,6 +269,8 @@ export function exactSources(fp32: Uint8Array): Map<string, string> {
 
 export interface MakeInt8Options extends CalibrateOptions {
   frames?: readonly Frame[];
+  /** Held-out frames the gate also judges (default samples/validation; none: only `frames`). */
+  validation?: readonly Frame[];
   /** Cross-layer equalization across each Conv -> PReLU -> Conv (default on). */
   equalize?: boolean;
   /** Keep ONNX Runtime's PRelu (measured, slower on real frames) instead of the branch-free form. */
@@ -293,6 +300,12 @@ export async function makeInt8(fp32: Uint8Array, o: MakeInt8Options = {}): Promi
     const bytes = quantizeModel(float, { ranges, exactSources: sources, extraTensors: o.extraTensors, keepPrelu: o.keepPrelu, roundedWeights: rounded });
     const quality = await measureQuality(measured.outputs, bytes, frames, o.threads);
     if (!best || quality.minDb > best.quality.minDb) best = { bytes, quality, clip };
+  }
+  // The clip rule is chosen on the calibration frames; the gate then judges the held-out ones too.
+  const validation = o.validation ?? readValidationFrames();
+  if (validation.length > 0) {
+    const held = await measureQuality(await upscaleFrames(fp32, validation, o.threads), best!.bytes, validation, o.threads);
+    best!.quality = qualityOf({ ...best!.quality.psnrDb, ...held.psnrDb });
   }
   return { ...best!, calibrationMs: Math.round(performance.now() - started) };
 }
