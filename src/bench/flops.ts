@@ -5,7 +5,7 @@
  * convolve after upsampling (RRDBNet) are counted at the resolution they really run at.
  */
 import type { OnnxGraph } from './onnx-graph.js';
-import { intAttr, intsAttr } from './onnx-graph.js';
+import { intAttr, intsAttr } from '../models/onnx/tensor.js';
 
 export interface FlopCount {
   /** Convolution FLOPs (2 per multiply-accumulate) for one input pixel. */

@@ -51,22 +51,3 @@ function readInitializer(t: onnxProto.onnx.ITensorProto): Initializer {
   }
   return { dims, dataType };
 }
-
-export function attr(node: NodeProto, name: string): onnxProto.onnx.IAttributeProto | undefined {
-  return node.attribute?.find((a) => a.name === name);
-}
-
-export function intsAttr(node: NodeProto, name: string, fallback: number[]): number[] {
-  const a = attr(node, name);
-  return a?.ints && a.ints.length > 0 ? a.ints.map(Number) : fallback;
-}
-
-export function intAttr(node: NodeProto, name: string, fallback: number): number {
-  const a = attr(node, name);
-  return a?.i !== undefined && a.i !== null ? Number(a.i) : fallback;
-}
-
-export function floatAttr(node: NodeProto, name: string, fallback: number): number {
-  const a = attr(node, name);
-  return typeof a?.f === 'number' ? a.f : fallback;
-}

@@ -6,7 +6,7 @@
  * Python side needs only numpy.
  */
 import type { OnnxGraph } from './onnx-graph.js';
-import { floatAttr } from './onnx-graph.js';
+import { floatAttr } from '../models/onnx/tensor.js';
 
 export type Architecture =
   | { type: 'SRVGGNetCompact'; num_in_ch: number; num_out_ch: number; num_feat: number; num_conv: number; upscale: number }

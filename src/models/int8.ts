@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { calibratedTensors, correctBiases, equalizablePairs, equalizeChannels, mseOptimalRange, quantizeModel, weightScales, withOutputs, type TensorRange } from './onnx/quantize.js';
 import { GramMatrix, gptqRound, inputPatches, type PatchShape } from './onnx/gptq.js';
-import { floatValues } from './onnx/tensor.js';
+import { floatValues, intAttr, intsAttr } from './onnx/tensor.js';
 import { readCalibrationFrames, readValidationFrames, type Frame } from './calibration-frames.js';
 
 const { onnx } = onnxProto;
@@ -174,14 +174,12 @@ export async function roundWeights(fp32: Uint8Array, frames: readonly Frame[], t
   const convs: { input: string; weight: string; shape: PatchShape; outChannels: number }[] = [];
   for (const n of graph.node) {
     if (n.opType !== 'Conv') continue;
-    const attr = new Map((n.attribute ?? []).map((a) => [a.name!, a]));
-    const ints = (name: string) => (attr.get(name)?.ints ?? []).map(Number);
     const w = inits.get(n.input![1]!);
     if (!w) continue;
     const [outChannels, channels, kh, kw] = (w.dims ?? []).map(Number) as [number, number, number, number];
-    const pads = ints('pads');
-    const pad = pads[0] ?? 0;
-    const plain = Number(attr.get('group')?.i ?? 1) === 1 && ints('strides').every((v) => v === 1) && ints('dilations').every((v) => v === 1)
+    const pads = intsAttr(n, 'pads', [0, 0, 0, 0]);
+    const pad = pads[0]!;
+    const plain = intAttr(n, 'group', 1) === 1 && intsAttr(n, 'strides', [1, 1]).every((v) => v === 1) && intsAttr(n, 'dilations', [1, 1]).every((v) => v === 1)
       && kh === kw && pads.every((v) => v === pad) && 2 * pad === kh - 1;
     if (plain) convs.push({ input: n.input![0]!, weight: n.input![1]!, shape: { channels, kernel: kh, pad }, outChannels });
   }

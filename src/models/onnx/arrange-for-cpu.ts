@@ -37,7 +37,7 @@
  */
 import onnxProto from 'onnx-proto';
 import { foldOutput, type OutputFold } from './fold-output.js';
-import { floatValues, indexGraph, rawTensor, setFloatValues } from './tensor.js';
+import { floatValues, indexGraph, intAttr, rawTensor, setFloatValues } from './tensor.js';
 
 const { onnx } = onnxProto;
 type INode = onnxProto.onnx.INodeProto;
@@ -93,10 +93,6 @@ export function arrangeForCpu(bytes: Uint8Array): CpuArrangement {
   const addInit = (name: string, dims: number[], data: Float32Array) => {
     added.push(rawTensor(name, dims, FLOAT, data));
     return name;
-  };
-  const intAttr = (n: INode, name: string, dflt: number) => {
-    const a = n.attribute?.find((x) => x.name === name);
-    return a?.i !== undefined && a.i !== null ? Number(a.i) : dflt;
   };
 
   const out: CpuArrangement = { ...none };

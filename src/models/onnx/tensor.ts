@@ -1,4 +1,4 @@
-/** Reading ONNX tensors esrvid works on (onnx-proto's decoded form). */
+/** Reading ONNX tensors and node attributes esrvid works on (onnx-proto's decoded form). */
 import type onnxProto from 'onnx-proto';
 
 /**
@@ -40,4 +40,24 @@ export function indexGraph(graph: onnxProto.onnx.IGraphProto): {
     for (const i of n.input ?? []) if (i) (uses.get(i) ?? uses.set(i, []).get(i)!).push(n);
   }
   return { inits, producer, uses };
+}
+
+/** A node's attribute by name; the int/ints/float readers fall back when it is absent. */
+export function attr(node: onnxProto.onnx.INodeProto, name: string): onnxProto.onnx.IAttributeProto | undefined {
+  return node.attribute?.find((a) => a.name === name);
+}
+
+export function intsAttr(node: onnxProto.onnx.INodeProto, name: string, fallback: number[]): number[] {
+  const a = attr(node, name);
+  return a?.ints && a.ints.length > 0 ? a.ints.map(Number) : fallback;
+}
+
+export function intAttr(node: onnxProto.onnx.INodeProto, name: string, fallback: number): number {
+  const a = attr(node, name);
+  return a?.i !== undefined && a.i !== null ? Number(a.i) : fallback;
+}
+
+export function floatAttr(node: onnxProto.onnx.INodeProto, name: string, fallback: number): number {
+  const a = attr(node, name);
+  return typeof a?.f === 'number' ? a.f : fallback;
 }
