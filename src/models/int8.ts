@@ -87,7 +87,10 @@ export interface Calibration {
   channelMeans: Map<string, Float64Array>;
 }
 
-export async function calibrate(fp32: Uint8Array, frames: readonly Frame[], clips: readonly ClipRule[], o: CalibrateOptions = {}): Promise<Calibration> {
+/** What calibrate()'s pass hands on, frame by frame: the float model's activations around every Conv. */
+export type ActivationVisitor = (activations: ort.InferenceSession.OnnxValueMapType) => Promise<void>;
+
+export async function calibrate(fp32: Uint8Array, frames: readonly Frame[], clips: readonly ClipRule[], o: CalibrateOptions = {}, visit?: ActivationVisitor): Promise<Calibration> {
   const tensors = calibratedTensors(onnx.ModelProto.decode(fp32), o.extraTensors);
   const session = await ort.InferenceSession.create(withOutputs(fp32, tensors), sessionOpts(o.threads));
   const values = new Map<string, Float32Array[]>(tensors.map((t) => [t, []]));
@@ -95,6 +98,7 @@ export async function calibrate(fp32: Uint8Array, frames: readonly Frame[], clip
   try {
     for (const f of frames) {
       const r = await session.run({ frames: frameTensor(f) }, tensors);
+      await visit?.(r);
       for (const t of tensors) {
         const out = r[t]!;
         const data = out.data as Float32Array;
@@ -165,51 +169,63 @@ const GPTQ_PATCHES_PER_FRAME = 1 << 14;
 
 /**
  * GPTQ-rounded int8 weights (onnx/gptq.ts) of every plain convolution of the float model (no
- * groups, stride 1, square kernel, same padding), from its input patches on the frames; by the
- * weight initializer's name. Other convolutions are left to round-to-nearest.
+ * groups, stride 1, square kernel, same padding), from its input patches: add() takes each
+ * frame's activations during calibrate()'s pass (conv inputs are among them), round() rounds. By
+ * the weight initializer's name; other convolutions are left to round-to-nearest.
  */
-export async function roundWeights(fp32: Uint8Array, frames: readonly Frame[], threads?: number): Promise<Map<string, Int8Array>> {
-  const graph = onnx.ModelProto.decode(fp32).graph as onnxProto.onnx.GraphProto;
-  const inits = new Map(graph.initializer.map((t) => [t.name!, t]));
-  const convs: { input: string; weight: string; shape: PatchShape; outChannels: number }[] = [];
-  for (const n of graph.node) {
-    if (n.opType !== 'Conv') continue;
-    const w = inits.get(n.input![1]!);
-    if (!w) continue;
-    const [outChannels, channels, kh, kw] = (w.dims ?? []).map(Number) as [number, number, number, number];
-    const pads = intsAttr(n, 'pads', [0, 0, 0, 0]);
-    const pad = pads[0]!;
-    const plain = intAttr(n, 'group', 1) === 1 && intsAttr(n, 'strides', [1, 1]).every((v) => v === 1) && intsAttr(n, 'dilations', [1, 1]).every((v) => v === 1)
-      && kh === kw && pads.every((v) => v === pad) && 2 * pad === kh - 1;
-    if (plain) convs.push({ input: n.input![0]!, weight: n.input![1]!, shape: { channels, kernel: kh, pad }, outChannels });
-  }
-  const inputs = [...new Set(convs.map((c) => c.input))];
-  const session = await ort.InferenceSession.create(withOutputs(fp32, inputs), sessionOpts(threads));
-  const gram = await GramMatrix.open();
-  const sums = new Map<string, Float64Array>();
-  try {
-    for (const f of frames) {
-      const r = await session.run({ frames: frameTensor(f) }, inputs);
-      for (const c of convs) {
-        const t = r[c.input]!;
-        const k = c.shape.channels * c.shape.kernel * c.shape.kernel;
-        const { rows, count } = inputPatches(t.data as Float32Array, Number(t.dims[2]), Number(t.dims[3]), c.shape, GPTQ_PATCHES_PER_FRAME);
-        const g = await gram.of(rows, count, k);
-        const sum = sums.get(c.weight) ?? new Float64Array(k * k);
-        for (let i = 0; i < g.length; i++) sum[i] = sum[i]! + g[i]!;
-        sums.set(c.weight, sum);
-      }
+export class GptqRounding {
+  private readonly sums = new Map<string, Float64Array>();
+
+  private constructor(
+    private readonly convs: { input: string; weight: Float32Array; name: string; shape: PatchShape; outChannels: number }[],
+    private readonly gram: GramMatrix,
+  ) {}
+
+  static async open(fp32: Uint8Array): Promise<GptqRounding> {
+    const graph = onnx.ModelProto.decode(fp32).graph as onnxProto.onnx.GraphProto;
+    const inits = new Map(graph.initializer.map((t) => [t.name!, t]));
+    const convs: GptqRounding['convs'] = [];
+    for (const n of graph.node) {
+      if (n.opType !== 'Conv') continue;
+      const w = inits.get(n.input![1]!);
+      if (!w) continue;
+      const [outChannels, channels, kh, kw] = (w.dims ?? []).map(Number) as [number, number, number, number];
+      const pads = intsAttr(n, 'pads', [0, 0, 0, 0]);
+      const pad = pads[0]!;
+      const plain = intAttr(n, 'group', 1) === 1 && intsAttr(n, 'strides', [1, 1]).every((v) => v === 1) && intsAttr(n, 'dilations', [1, 1]).every((v) => v === 1)
+        && kh === kw && pads.every((v) => v === pad) && 2 * pad === kh - 1;
+      if (plain) convs.push({ input: n.input![0]!, weight: floatValues(w), name: n.input![1]!, shape: { channels, kernel: kh, pad }, outChannels });
     }
-  } finally {
-    await session.release();
-    await gram.close();
+    return new GptqRounding(convs, await GramMatrix.open());
   }
-  const rounded = new Map<string, Int8Array>();
-  for (const c of convs) {
-    const w = floatValues(inits.get(c.weight)!);
-    rounded.set(c.weight, gptqRound(w, c.outChannels, sums.get(c.weight)!, weightScales(w, c.outChannels)));
+
+  /** One frame's activations ([1, C, H, W] by tensor name): each convolution's X^T X added up. */
+  readonly add: ActivationVisitor = async (activations) => {
+    for (const c of this.convs) {
+      const t = activations[c.input];
+      if (!t) throw new Error(`GPTQ: no activation for ${c.input}`);
+      const k = c.shape.channels * c.shape.kernel * c.shape.kernel;
+      const { rows, count } = inputPatches(t.data as Float32Array, Number(t.dims[2]), Number(t.dims[3]), c.shape, GPTQ_PATCHES_PER_FRAME);
+      const g = await this.gram.of(rows, count, k);
+      const sum = this.sums.get(c.name) ?? new Float64Array(k * k);
+      for (let i = 0; i < g.length; i++) sum[i] = sum[i]! + g[i]!;
+      this.sums.set(c.name, sum);
+    }
+  };
+
+  /** The rounded weights of every convolution add() saw. */
+  round(): Map<string, Int8Array> {
+    const rounded = new Map<string, Int8Array>();
+    for (const c of this.convs) {
+      const sum = this.sums.get(c.name);
+      if (sum) rounded.set(c.name, gptqRound(c.weight, c.outChannels, sum, weightScales(c.weight, c.outChannels)));
+    }
+    return rounded;
   }
-  return rounded;
+
+  close(): Promise<void> {
+    return this.gram.close();
+  }
 }
 
 export function psnrDb(a: Uint8Array, b: Uint8Array): number {
@@ -287,10 +303,17 @@ export async function makeInt8(fp32: Uint8Array, o: MakeInt8Options = {}): Promi
   const pairs = o.equalize === false ? [] : equalizablePairs(onnx.ModelProto.decode(fp32));
   const measured = await channelRanges(fp32, frames, pairs.map((p) => p.tensor), o.threads);
   let float = pairs.length ? equalizeChannels(fp32, measured.ranges) : fp32;
-  // Both clip rules are tried; the one with the better worst frame is kept.
-  const calibration = await calibrate(float, frames, ['mse', 'minmax'], o);
-  // GPTQ rounding, then the bias correction for the weights as rounded.
-  const rounded = await roundWeights(float, frames, o.threads);
+  // Both clip rules are tried; the one with the better worst frame is kept. The same pass over
+  // the frames feeds GPTQ; the biases are then corrected for the weights as rounded.
+  const gptq = await GptqRounding.open(float);
+  let calibration: Calibration;
+  let rounded: Map<string, Int8Array>;
+  try {
+    calibration = await calibrate(float, frames, ['mse', 'minmax'], o, gptq.add);
+    rounded = gptq.round();
+  } finally {
+    await gptq.close();
+  }
   float = correctBiases(float, calibration.channelMeans, rounded);
   let best: Omit<Int8Result, 'calibrationMs'> | undefined;
   const sources = exactSources(float);
