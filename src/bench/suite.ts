@@ -413,58 +413,54 @@ async function measureEndToEnd(o: BenchOptions, notes: string[], tmp: string): P
   const inferOnlyMs: number[][] = [];
   const pairOtherLoad: (number | undefined)[] = [];
   try {
-    for (let i = 0; i < o.endToEndRuns; i++) {
-      // ABBA: every other pair times inference alone first, so a drift in the machine's speed
-      // favours neither side of the ratio.
-      const inferenceFirst = i % 2 === 1;
-      let run: EndToEndRun | undefined;
-      let block: number[] = [];
-      const loads: (number | undefined)[] = [];
-      const timeJob = async () => {
-        const before = snapshot();
-        try {
-          run = await runEndToEnd(clip, o.endToEndModel, o.threads, o.lanes);
-        } catch (err) {
-          notes.push(`end-to-end run failed: ${(err as Error).message}`);
-          return false;
-        }
-        loads.push(otherLoad(before, snapshot()));
-        return true;
-      };
-      const timeInference = async (w: number, h: number, jobFrames: number) => {
-        stage ??= await OrtStage.open(model.path, model.scale, o.threads, { precision: model.precision, lanes: o.lanes });
-        // The same frame size at batch 1 (the CLI's default), after one warm-up. A block is two
-        // calls per lane; enough blocks for about half the job's frames (at least 16), so the
-        // denominator averages over seconds of the machine's speed as the job does.
-        const frames = realFrames(1, w, h);
-        await stage.time(1, w, h, frames);
-        const blocks = Math.max(16, Math.min(96, Math.ceil(jobFrames / 2 / (2 * stage.lanes))));
-        const start = snapshot();
-        block = [];
-        for (let k = 0; k < blocks; k++) block.push(await stage.time(1, w, h, frames));
-        loads.push(otherLoad(start, snapshot()));
-      };
-      if (inferenceFirst) {
-        // The job's frame size and length are known from the first pair.
-        const [w, h] = runs[0]!.inputSize;
-        await timeInference(w, h, runs[0]!.frames);
-        await sleep(o.pauseMs);
-        if (!(await timeJob())) return undefined;
-      } else {
-        if (!(await timeJob())) return undefined;
-        await sleep(o.pauseMs);
-        await timeInference(run!.inputSize[0], run!.inputSize[1], run!.frames);
+    /** One whole CLI job, and the other processes' load while it ran; undefined if it failed. */
+    const timeJob = async () => {
+      const before = snapshot();
+      try {
+        const run = await runEndToEnd(clip, o.endToEndModel, o.threads, o.lanes);
+        return { run, load: otherLoad(before, snapshot()) };
+      } catch (err) {
+        notes.push(`end-to-end run failed: ${(err as Error).message}`);
+        return undefined;
       }
+    };
+    /**
+     * Inference alone on frames of the job's size at batch 1 (the CLI's default), after one
+     * warm-up: blocks of two calls per lane, enough for about half the job's frames (at least
+     * 16), so the denominator averages over seconds of the machine's speed as the job does.
+     */
+    const timeInference = async (job: EndToEndRun) => {
+      const [w, h] = job.inputSize;
+      stage ??= await OrtStage.open(model.path, model.scale, o.threads, { precision: model.precision, lanes: o.lanes });
+      const frames = realFrames(1, w, h);
+      await stage.time(1, w, h, frames);
+      const blocks = Math.max(16, Math.min(96, Math.ceil(job.frames / 2 / (2 * stage.lanes))));
+      const before = snapshot();
+      const block: number[] = [];
+      for (let k = 0; k < blocks; k++) block.push(await stage.time(1, w, h, frames));
+      return { block, load: otherLoad(before, snapshot()) };
+    };
+    for (let i = 0; i < o.endToEndRuns; i++) {
+      // ABBA: every other pair times inference alone first (on the first pair's frame size and
+      // length), so a drift in the machine's speed favours neither side of the ratio.
+      const inferenceFirst = i % 2 === 1;
+      const alone = inferenceFirst ? await timeInference(runs[0]!) : undefined;
+      if (alone) await sleep(o.pauseMs);
+      const job = await timeJob();
+      if (!job) return undefined;
       await sleep(o.pauseMs);
-      runs.push(run!);
+      const { block, load: blockLoad } = alone ?? await timeInference(job.run);
+      if (!alone) await sleep(o.pauseMs);
+      const { run } = job;
+      runs.push(run);
       inferOnlyMs.push(block);
       // A pair is as quiet as its busier half: a burst during the shorter inference block counts fully.
-      pairOtherLoad.push(loads.some((l) => l === undefined) ? undefined : Math.max(...(loads as number[])));
-      const [w, h] = run!.inputSize;
-      const e2eFps = framesPerSecond(run!.frames, run!.elapsedMs);
+      const loads = [job.load, blockLoad];
+      const load = loads.some((l) => l === undefined) ? undefined : Math.max(...(loads as number[]));
+      pairOtherLoad.push(load);
+      const e2eFps = framesPerSecond(run.frames, run.elapsedMs);
       const inferFps = framesPerSecond(block.length, block.reduce((a, b) => a + b, 0));
-      const load = pairOtherLoad[i];
-      o.log(`  end to end ${run!.frames} frames ${w}x${h}: ${e2eFps.toFixed(2)} fps (peak RSS ${(run!.peakRssBytes / 2 ** 20).toFixed(0)} MiB); inference alone ${inferFps.toFixed(2)} fps`
+      o.log(`  end to end ${run.frames} frames ${run.inputSize.join('x')}: ${e2eFps.toFixed(2)} fps (peak RSS ${(run.peakRssBytes / 2 ** 20).toFixed(0)} MiB); inference alone ${inferFps.toFixed(2)} fps`
         + `${inferenceFirst ? ' (timed first)' : ''}${load === undefined ? '' : `; other work ${load.toFixed(1)} cores`}`);
     }
   } finally {
