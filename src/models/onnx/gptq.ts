@@ -123,7 +123,7 @@ function inverseFromCholesky(l: Float64Array, k: number): Float64Array {
  */
 export function gptqRound(weight: Float32Array, outChannels: number, gram: ArrayLike<number>, scales: Float32Array, dampFraction = 0.01): Int8Array {
   const k = weight.length / outChannels;
-  const h = Float64Array.from(gram as ArrayLike<number>);
+  const h = Float64Array.from(gram);
   let meanDiag = 0;
   for (let i = 0; i < k; i++) meanDiag += h[i * k + i]! / k;
   const dead: boolean[] = [];
@@ -148,7 +148,7 @@ export function gptqRound(weight: Float32Array, outChannels: number, gram: Array
       if (dead[i]) continue;
       const d = lower[i * k + i]!;
       const err = (v - step * s) / d;
-      // U[i][j] = L[j][i] for the upper factor of H^-1 = L L^T transposed.
+      // U = L^T, so U[i][j] is L[j][i].
       for (let j = i + 1; j < k; j++) w[row + j] = w[row + j]! - err * lower[j * k + i]!;
     }
   }
