@@ -19,14 +19,15 @@ On a GPU (--device cuda, with --half for float16, as Real-ESRGAN's own inference
 default) the network runs in channels_last with cuDNN's autotuner on; a timed run still starts
 from uint8 frames in host memory and ends with uint8 frames back in host memory, as esrvid's does.
 
-Needs only torch and numpy (Debian: python3-torch python3-numpy). Not used by esrvid itself.
+Needs only torch (Debian: python3-torch). Not used by esrvid itself.
 """
 import argparse
+import ctypes
 import json
+import math
 import sys
 import time
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -110,6 +111,19 @@ class RRDBNet(nn.Module):
         return self.conv_last(self.lrelu(self.conv_hr(feat)))
 
 
+def read_tensor(path, dtype):
+    """A file of raw little-endian values as a 1-D tensor (no numpy: GPU images may lack it)."""
+    with open(path, 'rb') as f:
+        return torch.frombuffer(bytearray(f.read()), dtype=dtype)
+
+
+def write_tensor(t, path):
+    """A CPU tensor's values as raw bytes."""
+    t = t.contiguous()
+    with open(path, 'wb') as f:
+        f.write(ctypes.string_at(t.data_ptr(), t.numel() * t.element_size()))
+
+
 def build(header_path, data_path):
     with open(header_path) as f:
         header = json.load(f)
@@ -123,15 +137,15 @@ def build(header_path, data_path):
         model = RRDBNet(**arch)
     else:
         raise ValueError(f'unknown architecture {kind}')
-    data = np.fromfile(data_path, dtype=np.float32)
+    data = read_tensor(data_path, torch.float32)
     tensors = iter(header['tensors'])
 
     def take(shape):
         t = next(tensors)
-        size = int(np.prod(t['shape']))
-        if size != int(np.prod(shape)):
+        size = math.prod(t['shape'])
+        if size != math.prod(shape):
             raise ValueError(f'{t["name"]}: shape {t["shape"]} does not fit the module\'s {list(shape)}')
-        return torch.from_numpy(data[t['offset']:t['offset'] + size].copy()).reshape(shape)
+        return data[t['offset']:t['offset'] + size].clone().reshape(shape)
 
     # Graph order is module registration order for both networks (the parity check proves it).
     with torch.no_grad():
@@ -183,7 +197,7 @@ def main():
     models = {}
     inputs = {}
     reply = lambda obj: (sys.stdout.write(json.dumps(obj) + '\n'), sys.stdout.flush())
-    reply({'ok': True, 'ready': True, 'torch': torch.__version__, 'numpy': np.__version__,
+    reply({'ok': True, 'ready': True, 'torch': torch.__version__,
            'threads': torch.get_num_threads(), 'mkldnn': torch.backends.mkldnn.is_available(),
            'device': str(DEVICE), 'dtype': str(DTYPE).replace('torch.', ''),
            'gpu': torch.cuda.get_device_name(DEVICE) if DEVICE.type == 'cuda' else None,
@@ -212,17 +226,17 @@ def main():
                 reply({'ok': True})
             elif cmd == 'infer':
                 n, h, w = req['batch'], req['height'], req['width']
-                frames = torch.from_numpy(np.fromfile(req['input'], dtype=np.uint8).reshape(n, h, w, 3))
+                frames = read_tensor(req['input'], torch.uint8).reshape(n, h, w, 3)
                 with torch.inference_mode():
                     out = models[req['key']](frames_to_float(frames))
-                out.float().cpu().contiguous().numpy().astype(np.float32).tofile(req['output'])
+                write_tensor(out.float().cpu(), req['output'])
                 reply({'ok': True, 'shape': list(out.shape)})
             elif cmd == 'time':
                 n, h, w = req['batch'], req['height'], req['width']
                 key = (req['input'], n, h, w)
                 if key not in inputs:
                     inputs.clear()
-                    frames = torch.from_numpy(np.fromfile(req['input'], dtype=np.uint8).reshape(n, h, w, 3))
+                    frames = read_tensor(req['input'], torch.uint8).reshape(n, h, w, 3)
                     inputs[key] = frames.pin_memory() if DEVICE.type == 'cuda' else frames
                 model = models[req['key']]
                 with torch.inference_mode():

@@ -4,7 +4,7 @@
 #   npm run bench                         # the full suite (about 17 minutes on 2 cores)
 #   npm run bench -- -m realesr-general-x4v3 --size 320x180 --runs 9   # any `esrvid bench` option
 #
-# Steps: (a) make sure the PyTorch reference can run: Debian's python3-torch and python3-numpy in
+# Steps: (a) make sure the PyTorch reference can run: Debian's python3-torch in
 # the system Python (/usr/bin/python3; a pyenv or venv python3 on PATH does not see them), installed
 # with apt-get when missing; (b) make sure a C compiler exists for the FMA peak kernel; (c) build;
 # (d) run `esrvid bench --write BENCHMARKS.md` with any extra arguments.
@@ -38,11 +38,11 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-if ! "$PYTHON" -c 'import torch, numpy' 2>/dev/null; then
+if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
   if [[ "$PYTHON" == /usr/bin/python3 ]]; then
-    apt_install python3-torch python3-numpy || true
+    apt_install python3-torch || true
   else
-    echo "bench: $PYTHON cannot import torch and numpy; the PyTorch reference will be skipped" >&2
+    echo "bench: $PYTHON cannot import torch; the PyTorch reference will be skipped" >&2
   fi
 fi
 

@@ -86,7 +86,7 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
     ['esrvid', r.versions.esrvid],
     ['Node.js', r.versions.node],
     ['onnxruntime-node', r.versions.onnxruntime],
-    ['PyTorch (reference)', r.versions.torch ? `${r.versions.torch.torch}, numpy ${r.versions.torch.numpy}, oneDNN ${r.versions.torch.mkldnn ? 'on' : 'off'}` : 'not run'],
+    ['PyTorch (reference)', r.versions.torch ? `${r.versions.torch.torch}, oneDNN ${r.versions.torch.mkldnn ? 'on' : 'off'}` : 'not run'],
     ['threads', `${r.options.threads} in all: esrvid ${r.stage ? `${r.stage.lanes} lane(s) x ${r.stage.threadsPerLane} ONNX Runtime intra-op thread(s)` : 'ONNX Runtime intra-op'}; PyTorch set_num_threads(${r.options.threads})`],
     ['precision', r.options.precision],
     ['FMA peak', peak ? `${peak.toFixed(0)} GFLOP/s FP32 (${peakHow(r)})` : 'not measured'],

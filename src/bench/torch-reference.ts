@@ -2,7 +2,7 @@
  * The PyTorch reference as a child process (scripts/bench-pytorch.py) answering one JSON line per
  * request, so its runs can alternate with esrvid's in the same minute of machine time.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,14 +13,25 @@ import { exportTorchWeights, type Architecture } from './torch-weights.js';
 
 export const PYTORCH_SCRIPT = fileURLToPath(new URL('../../scripts/bench-pytorch.py', import.meta.url));
 
-/** Debian's python3-torch lives in the system interpreter, which a pyenv or venv python3 may hide. */
+/**
+ * The interpreter for the reference: ESRVID_BENCH_PYTHON, else the first of the system python3
+ * (Debian's python3-torch lives there, which a pyenv or venv python3 may hide) and the python3 on
+ * PATH (a GPU image's venv with PyTorch) that has torch installed.
+ */
 export function defaultPython(): string {
-  return process.env.ESRVID_BENCH_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+  if (process.env.ESRVID_BENCH_PYTHON) return process.env.ESRVID_BENCH_PYTHON;
+  const candidates = [...(existsSync('/usr/bin/python3') ? ['/usr/bin/python3'] : []), 'python3'];
+  return candidates.find(hasTorch) ?? candidates[0]!;
+}
+
+/** Whether `python` can import torch (looked up without importing it: milliseconds). */
+function hasTorch(python: string): boolean {
+  const r = spawnSync(python, ['-c', 'import importlib.util, sys; sys.exit(0 if importlib.util.find_spec("torch") else 1)'], { stdio: 'ignore', timeout: 10_000 });
+  return r.status === 0;
 }
 
 export interface TorchInfo {
   torch: string;
-  numpy: string;
   threads: number;
   mkldnn: boolean;
   device: string;

@@ -3,7 +3,7 @@
  * architecture's hyper-parameters, recognised from the graph, and every convolution weight, bias
  * and PReLU slope in graph order, which is the order PyTorch registers the modules of
  * SRVGGNetCompact and RRDBNet. The format is a JSON header plus one raw float32 file, so the
- * Python side needs only numpy.
+ * Python side needs only torch.
  */
 import type { OnnxGraph } from './onnx-graph.js';
 import { floatAttr } from '../models/onnx/tensor.js';

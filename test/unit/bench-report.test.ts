@@ -15,7 +15,7 @@ const suite: SuiteResult = {
   loadAverages: [2.1, 2.5, 3.9],
   durationMs: 321_000,
   machine: { cpu: 'AMD EPYC', cpuId: 'AuthenticAMD family 26 model 2 (Zen 5)', logicalCpus: 2, memoryBytes: 24 * 2 ** 30, avx512: true, kernel: '6.1' },
-  versions: { esrvid: '0.1.0', node: 'v20.20.2', onnxruntime: '1.29.0', torch: { torch: '1.13.0', numpy: '1.24.2', threads: 2, mkldnn: true } },
+  versions: { esrvid: '0.1.0', node: 'v20.20.2', onnxruntime: '1.29.0', torch: { torch: '1.13.0', threads: 2, mkldnn: true } },
   options: {
     device: 'cpu', precision: 'fp32', int8: true, runs: 5, warmup: 1, minCaseMs: 8000, threads: 2, reference: 'pytorch', pauseMs: 300,
     levers: true, endToEnd: true, endToEndRuns: 3, endToEndModel: 'realesr-general-x4v3', clip: 'samples/chelsea.mp4', clipLoops: 5,
@@ -69,7 +69,7 @@ describe('bench report', () => {
     const md = renderMarkdown(suite);
     for (const s of [
       '# Benchmarks', '| CPU | AMD EPYC, AuthenticAMD family 26 model 2 (Zen 5), 2 logical CPUs, AVX-512 |',
-      '| onnxruntime-node | 1.29.0 |', '| PyTorch (reference) | 1.13.0, numpy 1.24.2, oneDNN on |',
+      '| onnxruntime-node | 1.29.0 |', '| PyTorch (reference) | 1.13.0, oneDNN on |',
       '| FMA peak | 540 GFLOP/s FP32 (measured: 540 at 512-bit, 270 at 256-bit vectors on 2 threads, 272 on one thread; cc 12) |',
       '| realesr-general-x4v3 | 160x90 | 1 | 5.00 | 4.00 | 1.25x | 174 | 32% | 139 | 26% | 0.0 | 1 | 5.50 | 4.00 | 1.38x |',
       'Best batch for esrvid (by median): realesr-general-x4v3 160x90: 2.',
