@@ -19,7 +19,11 @@
  *
  *   node scripts/gpu-measure.mjs [--device cuda] [--gpu 0] [--models a,b] [--sizes 640x360,1920x1080]
  *        [--precisions fp16,fp32] [--batches 1,2,4,8] [--runs 5] [--max-case-s 30] [--tile 512] [--tile-pad 16]
- *        [--max-batch-mp 4.2] [--torch fp16,fp32] [--quality 1]
+ *        [--max-batch-mp 4.2] [--torch fp16,fp32] [--quality 1] [--layouts nchw,nhwc]
+ *
+ * --layouts: the graph as the model file has it (nchw) and arranged channels-last for the CUDA
+ * provider (nhwc, src/models/onnx/arrange-for-cuda.ts), each measured in the same run (default
+ * both on CUDA, nchw elsewhere); --quality judges each.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -40,6 +44,7 @@ const o = {
   maxBatchMp: Number(args['max-batch-mp'] ?? 4.2),
   torch: list(args.torch, ''),
   quality: args.quality === '1',
+  layouts: list(args.layouts, (args.device ?? 'cuda') === 'cuda' ? 'nchw,nhwc' : 'nchw'),
   /** Written after every case too, so a run cut short keeps what it measured. */
   out: args.out,
 };
@@ -119,57 +124,59 @@ const result = {
   notes: [],
 };
 
-for (const name of o.models) {
-  for (const precision of o.precisions) {
-    let up;
-    try {
-      const model = await resolveModel(name, { device: o.device, precision });
-      const started = performance.now();
-      up = await Upscaler.start({ modelPath: model.path, scale: model.scale, device: o.device, gpu: o.gpu });
-      log(`${name} ${precision}: loaded on ${o.device} in ${(performance.now() - started).toFixed(0)} ms${up.outputsCopied ? ' (outputs copied)' : ''}`);
-      for (const [w, h] of o.sizes) {
-        let fitsOneFrame = true;
-        for (const batch of o.batches) {
-          if (batch > 1 && (batch * w * h) / 1e6 > o.maxBatchMp) continue;
-          const c = { model: name, precision, device: o.device, width: w, height: h, batch };
-          const stop = memoryWatch();
-          try {
-            const t = await timeShape(up, batch, w, h);
-            Object.assign(c, t, { fps: (1000 * batch) / t.medianMs });
-            log(`  ${w}x${h} batch ${batch}: ${c.fps.toFixed(2)} frames/s (first run ${t.firstRunMs.toFixed(0)} ms)`);
-          } catch (err) {
-            if (!(err instanceof InferenceError) || !err.outOfMemory) throw err;
-            c.outOfMemory = err.message.split('\n')[0];
-            if (batch === 1) fitsOneFrame = false;
-            log(`  ${w}x${h} batch ${batch}: out of memory`);
-          }
-          c.peakGpuMemoryBytes = await stop();
-          result.cases.push(c);
-          await save();
+/** The session configuration of a layout (the Upscaler's `session` changes). */
+const layoutSession = (layout) => ({ arrangeForCuda: layout === 'nhwc' });
+
+const variants = o.models.flatMap((name) => o.precisions.flatMap((precision) => o.layouts.map((layout) => [name, precision, layout])));
+for (const [name, precision, layout] of variants) {
+  let up;
+  try {
+    const model = await resolveModel(name, { device: o.device, precision });
+    const started = performance.now();
+    up = await Upscaler.start({ modelPath: model.path, scale: model.scale, device: o.device, gpu: o.gpu, session: layoutSession(layout) });
+    log(`${name} ${precision} ${layout}: loaded on ${o.device} in ${(performance.now() - started).toFixed(0)} ms${up.outputsCopied ? ' (outputs copied)' : ''}`);
+    for (const [w, h] of o.sizes) {
+      let fitsOneFrame = true;
+      for (const batch of o.batches) {
+        if (batch > 1 && (batch * w * h) / 1e6 > o.maxBatchMp) continue;
+        const c = { model: name, precision, layout, device: o.device, width: w, height: h, batch };
+        const stop = memoryWatch();
+        try {
+          const t = await timeShape(up, batch, w, h);
+          Object.assign(c, t, { fps: (1000 * batch) / t.medianMs });
+          log(`  ${w}x${h} batch ${batch}: ${c.fps.toFixed(2)} frames/s (first run ${t.firstRunMs.toFixed(0)} ms)`);
+        } catch (err) {
+          if (!(err instanceof InferenceError) || !err.outOfMemory) throw err;
+          c.outOfMemory = err.message.split('\n')[0];
+          if (batch === 1) fitsOneFrame = false;
+          log(`  ${w}x${h} batch ${batch}: out of memory`);
         }
-        if (!fitsOneFrame) {
-          // The pipeline would tile: one window at a time, as many windows as the frame needs.
-          const plan = planTiles(w, h, o.tile, o.tilePad);
-          const c = { model: name, precision, device: o.device, width: w, height: h, batch: 1, tiled: { tile: o.tile, tilePad: o.tilePad, windows: plan.tiles.length, windowW: plan.windowW, windowH: plan.windowH } };
-          const stop = memoryWatch();
-          try {
-            const t = await timeShape(up, 1, plan.windowW, plan.windowH);
-            Object.assign(c, { windowMedianMs: t.medianMs, firstRunMs: t.firstRunMs, medianMs: t.medianMs * plan.tiles.length, fps: 1000 / (t.medianMs * plan.tiles.length) });
-            log(`  ${w}x${h} in ${plan.tiles.length} tiles of ${o.tile} px: ${c.fps.toFixed(2)} frames/s`);
-          } catch (err) {
-            c.outOfMemory = err.message.split('\n')[0];
-          }
-          c.peakGpuMemoryBytes = await stop();
-          result.cases.push(c);
-        }
+        c.peakGpuMemoryBytes = await stop();
+        result.cases.push(c);
+        await save();
       }
-      if (up.outputsCopied) result.notes.push(`${name} ${precision}: ONNX Runtime ignored the pre-allocated outputs; the worker copied them`);
-    } catch (err) {
-      result.notes.push(`${name} ${precision}: ${err.oneLine?.() ?? err.message}`);
-      log(`${name} ${precision}: ${err.oneLine?.() ?? err.message}`);
-    } finally {
-      await up?.close();
+      if (!fitsOneFrame) {
+        // The pipeline would tile: one window at a time, as many windows as the frame needs.
+        const plan = planTiles(w, h, o.tile, o.tilePad);
+        const c = { model: name, precision, layout, device: o.device, width: w, height: h, batch: 1, tiled: { tile: o.tile, tilePad: o.tilePad, windows: plan.tiles.length, windowW: plan.windowW, windowH: plan.windowH } };
+        const stop = memoryWatch();
+        try {
+          const t = await timeShape(up, 1, plan.windowW, plan.windowH);
+          Object.assign(c, { windowMedianMs: t.medianMs, firstRunMs: t.firstRunMs, medianMs: t.medianMs * plan.tiles.length, fps: 1000 / (t.medianMs * plan.tiles.length) });
+          log(`  ${w}x${h} in ${plan.tiles.length} tiles of ${o.tile} px: ${c.fps.toFixed(2)} frames/s`);
+        } catch (err) {
+          c.outOfMemory = err.message.split('\n')[0];
+        }
+        c.peakGpuMemoryBytes = await stop();
+        result.cases.push(c);
+      }
     }
+    if (up.outputsCopied) result.notes.push(`${name} ${precision} ${layout}: ONNX Runtime ignored the pre-allocated outputs; the worker copied them`);
+  } catch (err) {
+    result.notes.push(`${name} ${precision} ${layout}: ${err.oneLine?.() ?? err.message}`);
+    log(`${name} ${precision} ${layout}: ${err.oneLine?.() ?? err.message}`);
+  } finally {
+    await up?.close();
   }
 }
 /** The same shapes in PyTorch on the same GPU. */
@@ -248,16 +255,18 @@ async function quality() {
       await cpu.close();
     }
     for (const precision of o.precisions) {
-      const model = await resolveModel(name, { device: o.device, precision });
-      const up = await Upscaler.start({ modelPath: model.path, scale: model.scale, device: o.device, gpu: o.gpu });
-      try {
-        const per = [];
-        for (const [i, f] of frames.entries()) per.push({ frame: f.name, width: f.width, height: f.height, psnrDb: psnr(await upscale(up, f), reference[i]) });
-        const worst = Math.min(...per.map((p) => p.psnrDb));
-        result.quality.push({ model: name, precision, device: o.device, against: 'cpu fp32', worstPsnrDb: worst, frames: per });
-        log(`quality ${name} ${precision}: worst ${worst.toFixed(2)} dB vs CPU float32 over ${per.length} real frames`);
-      } finally {
-        await up.close();
+      for (const layout of o.layouts) {
+        const model = await resolveModel(name, { device: o.device, precision });
+        const up = await Upscaler.start({ modelPath: model.path, scale: model.scale, device: o.device, gpu: o.gpu, session: layoutSession(layout) });
+        try {
+          const per = [];
+          for (const [i, f] of frames.entries()) per.push({ frame: f.name, width: f.width, height: f.height, psnrDb: psnr(await upscale(up, f), reference[i]) });
+          const worst = Math.min(...per.map((p) => p.psnrDb));
+          result.quality.push({ model: name, precision, layout, device: o.device, against: 'cpu fp32', worstPsnrDb: worst, frames: per });
+          log(`quality ${name} ${precision} ${layout}: worst ${worst.toFixed(2)} dB vs CPU float32 over ${per.length} real frames`);
+        } finally {
+          await up.close();
+        }
       }
     }
   }
@@ -270,9 +279,14 @@ async function quality() {
 async function placement() {
   for (const name of o.models) {
     const model = await resolveModel(name, { device: o.device, precision: 'fp16' });
-    log(`placement check: ${name} fp16 (ONNX Runtime's warnings follow, if any)`);
-    const s = await ort.InferenceSession.create(model.path, { executionProviders: [{ name: o.device, deviceId: o.gpu }], logSeverityLevel: 1 });
-    await s.release();
+    for (const layout of o.layouts) {
+      log(`placement check: ${name} fp16 ${layout} (ONNX Runtime's warnings follow, if any)`);
+      const { arrangeForCuda } = await import(new URL('models/onnx/arrange-for-cuda.js', dist));
+      const bytes = await readFile(model.path);
+      const graph = layout === 'nhwc' ? (arrangeForCuda(bytes).bytes ?? bytes) : bytes;
+      const s = await ort.InferenceSession.create(graph, { executionProviders: [{ name: o.device, deviceId: o.gpu }], logSeverityLevel: 1 });
+      await s.release();
+    }
   }
 }
 

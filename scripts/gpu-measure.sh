@@ -25,7 +25,7 @@
 #
 # Knobs (environment): GPU (0), RUNS (5), MODELS, SIZES, PRECISIONS, BATCHES (comma lists),
 # MAX_CASE_S (30), MAX_BATCH_MP (4.2), TILE (512), TORCH, QUALITY, INFERENCE (1; 0 skips step 4),
-# E2E (1), E2E_FRAMES (48), E2E_SPECS ("WxH model [extra options];..."), MODELS_FROM,
+# LAYOUTS (nchw,nhwc on CUDA: the graph as filed and arranged channels-last), E2E (1), E2E_FRAMES (48), E2E_SPECS ("WxH model [extra options];..."), MODELS_FROM,
 # DEVICE (cuda; webgpu works too, and cpu for a smoke test of this script).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -72,7 +72,7 @@ fi
 echo '{}' > "$WORK/inference.json"
 if [[ "${INFERENCE:-1}" == 1 ]]; then
   "$NODE" scripts/gpu-measure.mjs --device "$DEVICE" --gpu "$GPU" --runs "${RUNS:-5}" --max-case-s "${MAX_CASE_S:-30}" --tile "${TILE:-512}" \
-    --max-batch-mp "${MAX_BATCH_MP:-4.2}" ${TORCH:+--torch "$TORCH"} ${TORCH_DEVICE:+--torch-device "$TORCH_DEVICE"} --quality "${QUALITY:-0}" \
+    --max-batch-mp "${MAX_BATCH_MP:-4.2}" ${TORCH:+--torch "$TORCH"} ${TORCH_DEVICE:+--torch-device "$TORCH_DEVICE"} --quality "${QUALITY:-0}" ${LAYOUTS:+--layouts "$LAYOUTS"} \
     ${MODELS:+--models "$MODELS"} ${SIZES:+--sizes "$SIZES"} ${PRECISIONS:+--precisions "$PRECISIONS"} ${BATCHES:+--batches "$BATCHES"} \
     --out "$WORK/inference.json" > /dev/null &
   pid=$!

@@ -50,7 +50,10 @@ export function parseDevice(raw: string): DeviceRequest {
  * `preferredOutputLocation: 'cpu-pinned'` as a single string is accepted and ignored by 1.29
  * (outputs still land in the pre-allocated, reused slot buffers; the per-output form would make
  * it drop them: the worker detects that and copies). CPU threads only feed the GPU and run the
- * few CPU nodes: one thread that does not spin, so FFmpeg keeps the cores.
+ * few CPU nodes: one thread that does not spin, so FFmpeg keeps the cores. The graph is arranged
+ * channels-last for cuDNN's NHWC convolutions (src/models/onnx/arrange-for-cuda.ts), what the
+ * provider's own `prefer_nhwc` would do if the binding passed it: on an H100, fp16, 1.31-1.36x the
+ * frames/s for realesrgan-x4plus, 1.27-1.98x for realesr-general-x4v3 at 640x360 (BENCHMARKS.md).
  */
 export function sessionConfig(device: Device, o: { gpu?: number; threads?: number; precision?: ModelPrecision } = {}): SessionConfig {
   if (device === 'cuda') {
@@ -64,6 +67,7 @@ export function sessionConfig(device: Device, o: { gpu?: number; threads?: numbe
         doCopyInDefaultStream: true,
       }],
       threads: o.threads ?? 1,
+      arrangeForCuda: true,
       preferredOutputLocation: 'cpu-pinned',
       logSeverityLevel: 3,
       extra: { session: { use_device_allocator_for_initializers: '1', intra_op: { allow_spinning: '0' } } },

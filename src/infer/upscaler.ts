@@ -61,6 +61,16 @@ async function arrangedForCpu(path: string): Promise<Uint8Array> {
   return arrangeForCpu(bytes).bytes ?? bytes;
 }
 
+/**
+ * The model as the CUDA provider should run it: channels-last throughout
+ * (src/models/onnx/arrange-for-cuda.ts), or the file's bytes when the graph is not one it rewrites.
+ */
+async function arrangedForCuda(path: string): Promise<Uint8Array> {
+  const { arrangeForCuda } = await import('../models/onnx/arrange-for-cuda.js');
+  const bytes = await readFile(path);
+  return arrangeForCuda(bytes).bytes ?? bytes;
+}
+
 interface LaneOptions {
   workerUrl?: URL;
   gpu?: number;
@@ -188,7 +198,7 @@ export class Upscaler {
     this.spawnLanes();
     let failure: Error | undefined;
     try {
-      const model = session.arrangeForCpu ? await arrangedForCpu(modelPath) : modelPath;
+      const model = session.arrangeForCpu ? await arrangedForCpu(modelPath) : session.arrangeForCuda ? await arrangedForCuda(modelPath) : modelPath;
       const results = await Promise.allSettled(this.sessions.map((s) => s.load(model, session)));
       failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as Error | undefined;
     } catch (err) {

@@ -18,6 +18,11 @@ export interface SessionConfig {
    */
   arrangeForCpu?: boolean;
   /**
+   * Rewrite the model channels-last, its convolutions as the CUDA provider's NhwcConv
+   * (src/models/onnx/arrange-for-cuda.ts): CUDA only, done by the Upscaler before the session is created.
+   */
+  arrangeForCuda?: boolean;
+  /**
    * Run a batch one frame per ONNX Runtime call, in the same lane (the CPU): a batch's tensors are
    * `batch` times larger and leave the caches a one-thread lane works in. On a GPU a batch is one call.
    */

@@ -104,10 +104,11 @@ describe('session options per device', () => {
     expect(defaultPrecision('cpu')).toBe('fp32');
   });
 
-  it('CUDA: the GPU, cuDNN search, arena, pinned outputs, a quiet single CPU thread; fp16 by default', () => {
+  it('CUDA: the GPU, cuDNN search, arena, a channels-last graph, pinned outputs, a quiet single CPU thread; fp16 by default', () => {
     expect(sessionConfig('cuda', { gpu: 1 })).toEqual({
       executionProviders: [{ name: 'cuda', deviceId: 1, cudnnConvAlgoSearch: 'EXHAUSTIVE', cudnnConvUseMaxWorkspace: true, arenaExtendStrategy: 'kSameAsRequested', doCopyInDefaultStream: true }],
       threads: 1,
+      arrangeForCuda: true,
       preferredOutputLocation: 'cpu-pinned',
       logSeverityLevel: 3,
       extra: { session: { use_device_allocator_for_initializers: '1', intra_op: { allow_spinning: '0' } } },
