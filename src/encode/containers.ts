@@ -68,7 +68,11 @@ export function planStreams(c: Container, streams: StreamInfo[]): StreamCarry {
       }
     } else if (s.type === 'subtitle') {
       const text = TEXT_SUBS.has(s.codec);
-      if (c === 'matroska') out.push({ index: s.index, type: 'subtitle', codec: 'copy' });
+      if (c === 'matroska' && s.codec === 'mov_text') {
+        // MP4's text subtitles have no Matroska codec id: FFmpeg cannot write them into MKV as they are.
+        out.push({ index: s.index, type: 'subtitle', codec: 'srt' });
+        warnings.push(`subtitle stream ${s.index} (mov_text, MP4's text format) converted to SubRip, the text format Matroska holds`);
+      } else if (c === 'matroska') out.push({ index: s.index, type: 'subtitle', codec: 'copy' });
       else if (!text) warnings.push(`subtitle stream ${s.index} (${s.codec}) is a bitmap format that ${c.toUpperCase()} cannot hold: left out; use .mkv to keep it`);
       else if (c === 'webm') out.push({ index: s.index, type: 'subtitle', codec: s.codec === 'webvtt' ? 'copy' : 'webvtt' });
       else {

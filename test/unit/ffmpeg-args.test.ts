@@ -106,6 +106,10 @@ describe('ffmpeg argument builders', () => {
     expect(mp4.streams.map((s) => [s.index, s.codec])).toEqual([[1, 'copy'], [2, 'aac'], [3, 'mov_text']]);
     expect(mp4.warnings.join(' ')).toMatch(/hdmv_pgs_subtitle.*left out/);
     expect(planStreams('webm', streams).streams.map((s) => s.codec)).toEqual(['libopus', 'libopus', 'webvtt']);
+    // MP4's own text subtitles cannot be copied into Matroska (FFmpeg has no codec id for them there).
+    const fromMp4 = planStreams('matroska', [{ index: 2, type: 'subtitle', codec: 'mov_text', attachedPic: false }]);
+    expect(fromMp4.streams).toEqual([{ index: 2, type: 'subtitle', codec: 'srt' }]);
+    expect(fromMp4.warnings.join(' ')).toMatch(/mov_text.*converted to SubRip/);
   });
 
   it('target sizes: exact for native scales, nearest even for 4:2:0', () => {
