@@ -159,6 +159,12 @@ export function buildProgram(): Command {
 /** The program's flags that apply to every subcommand, wherever they are written. */
 const GLOBAL_FLAGS = new Set(['-q', '--quiet', '--debug', '--json']);
 
+// A reader that goes away (`esrvid ... --json | head -1`) must not crash a running job with a
+// stack trace: the job goes on and finishes its file; its events have nowhere to go.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+});
+
 const program = buildProgram();
 subcommands = program.commands.map((c) => c.name());
 program.parseAsync(process.argv).catch(fail);
