@@ -63,7 +63,7 @@ export function registerBench(program: Command, run: (o: BenchCliOptions, quiet:
     .option('--threads <n>', 'inference threads for both runtimes (default: all cores)', wholeNumber('--threads', 1, 256))
     .option('--lanes <n>', 'esrvid sessions side by side, threads/lanes threads each (default: the pipeline\'s, one per core up to 4)', wholeNumber('--lanes', 1, 64))
     .addOption(new Option('--reference <name>', 'reference implementation to compare with').choices(['pytorch', 'none']).default('pytorch'))
-    .option('--python <path>', 'Python with torch for the reference (default: /usr/bin/python3, or ESRVID_BENCH_PYTHON)')
+    .option('--python <path>', 'Python with torch for the reference (default: ESRVID_BENCH_PYTHON, else the first of /usr/bin/python3 and the python3 on PATH that has torch)')
     .option('--pause <ms>', 'idle time between alternating runs', wholeNumber('--pause', 0, 10_000), 300)
     .option('--levers', 'also measure each lever on and off (default: only for the full default suite)')
     .option('--no-levers', 'skip the lever measurements')
