@@ -15,6 +15,8 @@ export interface StartEvent {
   batch: number;
   /** Inference sessions upscaling side by side (CPU lanes); 1 on a GPU. */
   lanes?: number;
+  /** What runs the network: ONNX Runtime, or esrvid's fused CPU kernel for compact models (src/infer/native-cpu.ts). */
+  engine?: 'onnxruntime' | 'native';
   tile: number;
   /** Expected frames (from the container; may be absent or approximate for some inputs). */
   totalFrames?: number;

@@ -337,9 +337,10 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     }
   } else await createWorkDir(workDir, job);
 
+  const engine = await upscaler.engineOf();
   emit({
     type: 'start', input: o.input, output: o.output, inputSize: [inW, inH], outputSize: [outW, outH],
-    model: model.name, modelReason: model.reason, device, deviceReason: upscaler.selection.reason, precision: model.precision, batch, lanes, tile: tilePlan ? tile : 0, totalFrames, fps,
+    model: model.name, modelReason: model.reason, device, deviceReason: upscaler.selection.reason, precision: model.precision, batch, lanes, engine, tile: tilePlan ? tile : 0, totalFrames, fps,
   });
   if (tilePlan && (o.tile === undefined || o.tile === 'auto')) {
     emit({ type: 'warning', message: `frames of ${inW}x${inH} need about ${(inW * inH * bytesPerPixel / 2 ** 30).toFixed(1)} GiB with ${model.name}${isGpu(device) ? ` on ${device}` : ''}: upscaling in ${tilePlan.tiles.length} tiles of ${tile} px (--tile to choose)` });

@@ -21,18 +21,25 @@ export interface Lever {
   off: StageChanges;
   /** Frames per call it is measured at (default 1). */
   batch?: number;
+  /** Only for models whose registry architecture starts with this (default: every model). */
+  architecture?: string;
 }
+
+/** The ONNX Runtime levers are measured on ONNX Runtime, not on the fused kernel that replaces it for compact models. */
+const ORT = { nativeCpu: false } as const;
 
 export const LEVERS: readonly Lever[] = [
   {
     name: 'lanes',
     description: 'one session per core, each upscaling its own frames (src/infer/device.ts cpuLanes), against one session with every thread',
-    off: { lanes: 1 },
+    on: { session: ORT },
+    off: { lanes: 1, session: ORT },
   },
   {
     name: 'CPU graph arrangement',
     description: 'PReLU as depthwise conv + ReLU + Add, RRDB residual scaling as a depthwise conv, the output tail folded into the last convolution, so ONNX Runtime keeps its blocked layout (src/models/onnx/arrange-for-cpu.ts)',
-    off: { session: { arrangeForCpu: false } },
+    on: { session: ORT },
+    off: { session: { ...ORT, arrangeForCpu: false } },
   },
   {
     name: 'no thread spinning',
@@ -43,8 +50,15 @@ export const LEVERS: readonly Lever[] = [
   {
     name: 'frame per call',
     description: 'a batch runs as one ONNX Runtime call per frame in its lane, whose tensors stay the size of one frame, against one call for the whole batch (measured at batch 4)',
-    off: { session: { framePerCall: false } },
+    on: { session: ORT },
+    off: { session: { ...ORT, framePerCall: false } },
     batch: 4,
+  },
+  {
+    name: 'fused kernel',
+    description: 'esrvid\'s own 3x3 convolution with each channel\'s PReLU fused (AVX-512, one thread per lane; src/native/srvgg.c) against ONNX Runtime with the arranged graph',
+    off: { session: ORT },
+    architecture: 'SRVGGNetCompact',
   },
 ];
 

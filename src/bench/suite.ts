@@ -227,7 +227,7 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
       for (const lever of LEVERS) {
         for (const { model } of resolved) {
           const first = cases.find((k) => k.model === model.name);
-          if (!first) continue;
+          if (!first || (lever.architecture && !model.architecture.startsWith(lever.architecture))) continue;
           try {
             const r = await measureLever(lever, model, { width: first.width, height: first.height, batch: lever.batch ?? 1 }, o);
             result.levers.push(r);

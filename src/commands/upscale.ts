@@ -52,7 +52,7 @@ export function plainReporter(stream: NodeJS.WritableStream, everyMs = 2000, now
     state = reduceDashboard(state, e, now());
     switch (e.type) {
       case 'start':
-        stream.write(`esrvid: ${e.input} ${e.inputSize.join('x')} -> ${e.output} ${e.outputSize.join('x')}, model ${e.model} on ${e.device}${e.modelReason ? ` (${e.modelReason})` : ''}\n`);
+        stream.write(`esrvid: ${e.input} ${e.inputSize.join('x')} -> ${e.output} ${e.outputSize.join('x')}, model ${e.model} on ${e.device}${e.engine === 'native' ? ' (fused kernel)' : ''}${e.modelReason ? ` (${e.modelReason})` : ''}\n`);
         if (e.deviceReason) stream.write(`esrvid: device ${e.device}, ${e.precision}, batch ${e.batch}: ${e.deviceReason}\n`);
         break;
       case 'warning':

@@ -84,7 +84,7 @@ export function sessionConfig(device: Device, o: { gpu?: number; threads?: numbe
   // threads for each costs more than the work: realesr-animevideov3-x4 int8 at 160x90 ran in
   // 34.5 ms with sleeping threads, 21.0 ms with spinning ones. int8 threads spin.
   const spin = o.precision === 'int8' ? '1' : '0';
-  return { executionProviders: ['cpu'], threads: o.threads ?? 0, arrangeForCpu: true, framePerCall: true, extra: { session: { intra_op: { allow_spinning: spin } } } };
+  return { executionProviders: ['cpu'], threads: o.threads ?? 0, arrangeForCpu: true, nativeCpu: true, framePerCall: true, extra: { session: { intra_op: { allow_spinning: spin } } } };
 }
 
 /**

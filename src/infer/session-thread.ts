@@ -107,8 +107,8 @@ export class SessionThread {
     return done;
   }
 
-  /** Creates the session; rejects with ONNX Runtime's message. */
-  async load(model: string | Uint8Array, session: SessionConfig): Promise<void> {
+  /** Creates the session (or the native kernel's network); rejects with ONNX Runtime's message. */
+  async load(model: Extract<WorkerRequest, { type: 'init' }>['model'], session: SessionConfig): Promise<void> {
     if (this.failure) throw this.failure;
     const loaded = new Promise<void>((resolve, reject) => (this.ready = { resolve, reject }));
     this.post({ type: 'init', model, session });

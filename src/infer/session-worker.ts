@@ -9,10 +9,13 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import { nativeKernel, type NativeKernel } from './native-cpu.js';
 import { runProbe, sessionOptions } from './probe-model.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 let session: ort.InferenceSession | undefined;
+/** The model on esrvid's fused kernel instead of a session (src/infer/native-cpu.ts). */
+let native: { kernel: NativeKernel; net: object } | undefined;
 let outputName = 'upscaled';
 let inputName = 'frames';
 /**
@@ -72,6 +75,15 @@ async function handle(msg: WorkerRequest): Promise<void> {
     if (msg.type === 'init') {
       const started = performance.now();
       await session?.release();
+      session = undefined;
+      native = undefined;
+      if (typeof msg.model === 'object' && 'native' in msg.model) {
+        const kernel = nativeKernel();
+        if (!kernel) throw new Error('the native kernel cannot run on this thread');
+        native = { kernel, net: kernel.createNet(msg.model.native.layers, msg.model.native.scale, 3) };
+        post({ type: 'ready', loadMs: performance.now() - started, inputNames: [inputName], outputNames: [outputName] });
+        return;
+      }
       const options = sessionOptions(msg.session);
       session = typeof msg.model === 'string' ? await ort.InferenceSession.create(msg.model, options) : await ort.InferenceSession.create(msg.model, options);
       writesInPlace = undefined;
@@ -82,9 +94,15 @@ async function handle(msg: WorkerRequest): Promise<void> {
       return;
     }
     if (msg.type === 'run') {
-      if (!session) throw new Error('session not initialised');
       const { batch } = msg;
       const started = performance.now();
+      if (native) {
+        // Synchronous on this worker's thread, one frame after another, into the slot's output.
+        native.kernel.run(native.net, new Uint8Array(msg.input), batch, msg.height, msg.width, new Uint8Array(msg.output));
+        post({ type: 'done', id: msg.id, ms: performance.now() - started, input: msg.input, output: msg.output }, [msg.input, msg.output]);
+        return;
+      }
+      if (!session) throw new Error('session not initialised');
       // One call for the batch, or one per frame (framePerCall, the CPU), into the same buffers.
       const perCall = framePerCall ? 1 : batch;
       for (let first = 0; first < batch; first += perCall) await runFrames(session, msg, first, perCall);
@@ -95,6 +113,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
     if (msg.type === 'close') {
       await session?.release();
       session = undefined;
+      native = undefined;
       post({ type: 'closed' });
     }
   } catch (err) {

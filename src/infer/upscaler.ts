@@ -11,6 +11,7 @@ import { DeviceError, ModelError } from '../errors.js';
 import type { Precision } from '../models/onnx/graph-builder.js';
 import type { ModelPrecision } from '../models/store.js';
 import { cpuLanes, defaultPrecision, isGpu, precheck, selectDevice, sessionConfig, type Device, type DeviceRequest, type DeviceSelection, type SelectDeps } from './device.js';
+import type { NativePlan } from './native-cpu.js';
 import { SessionThread, type BatchSlot } from './session-thread.js';
 import type { ExecutionProvider, SessionConfig } from './worker-protocol.js';
 
@@ -50,14 +51,21 @@ export interface OpenOptions {
 }
 
 /**
- * The model as the CPU should run it (src/models/onnx/arrange-for-cpu.ts): rewritten bytes, or
- * the file's bytes when there was nothing to rewrite; made once here and handed to every lane
- * (12-90 ms for the registry models). The rewriter (and protobuf with it) loads only for the
- * CPU, so a GPU host runs without it.
+ * The model as the CPU should run it: the layers for esrvid's fused kernel where it applies
+ * (`native`, src/infer/native-cpu.ts), else ONNX Runtime's graph arranged for its CPU kernels
+ * (src/models/onnx/arrange-for-cpu.ts: rewritten bytes, or the file's bytes when there was nothing
+ * to rewrite). Made once here and handed to every lane (12-90 ms for the registry models). The
+ * rewriter (and protobuf with it) loads only for the CPU, so a GPU host runs without it.
  */
-async function arrangedForCpu(path: string): Promise<Uint8Array> {
-  const { arrangeForCpu } = await import('../models/onnx/arrange-for-cpu.js');
+async function arrangedForCpu(path: string, native: boolean): Promise<Uint8Array | { native: NativePlan }> {
   const bytes = await readFile(path);
+  if (native) {
+    const { nativeKernel } = await import('./native-cpu.js');
+    const { nativePlan } = await import('./native-plan.js');
+    const plan = nativeKernel() ? nativePlan(bytes) : undefined;
+    if (plan) return { native: plan };
+  }
+  const { arrangeForCpu } = await import('../models/onnx/arrange-for-cpu.js');
   return arrangeForCpu(bytes).bytes ?? bytes;
 }
 
@@ -96,6 +104,9 @@ export class Upscaler {
   private loadedKey: string | undefined;
   /** The last load() kept the sessions it found. */
   reused = false;
+  /** What runs the model: ONNX Runtime, or esrvid's fused kernel (src/infer/native-cpu.ts); see engineOf(). */
+  engine: 'onnxruntime' | 'native' = 'onnxruntime';
+  private engineKnown: Promise<void> = Promise.resolve();
   /** close() was called: no thread is started after it. */
   private closed = false;
 
@@ -183,6 +194,15 @@ export class Upscaler {
     this.loadedKey = key;
   }
 
+  /**
+   * What runs the model load() was given, known once its file has been looked at (milliseconds),
+   * before the sessions finish loading.
+   */
+  async engineOf(): Promise<'onnxruntime' | 'native'> {
+    await this.engineKnown;
+    return this.engine;
+  }
+
   /** Every lane's thread is alive (not closed, none died). */
   get usable(): boolean {
     return !this.closed && this.sessions.length > 0 && this.sessions.every((s) => !s.failed);
@@ -198,7 +218,11 @@ export class Upscaler {
     this.spawnLanes();
     let failure: Error | undefined;
     try {
-      const model = session.arrangeForCpu ? await arrangedForCpu(modelPath) : session.arrangeForCuda ? await arrangedForCuda(modelPath) : modelPath;
+      // The native kernel is one thread: a lane of several threads keeps ONNX Runtime.
+      const native = session.nativeCpu === true && session.threads === 1;
+      const prepared = (async () => (session.arrangeForCpu ? arrangedForCpu(modelPath, native) : session.arrangeForCuda ? arrangedForCuda(modelPath) : modelPath))();
+      this.engineKnown = prepared.then((m) => void (this.engine = typeof m === 'object' && 'native' in m ? 'native' : 'onnxruntime'), () => undefined);
+      const model = await prepared;
       const results = await Promise.allSettled(this.sessions.map((s) => s.load(model, session)));
       failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as Error | undefined;
     } catch (err) {

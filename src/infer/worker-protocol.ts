@@ -1,4 +1,5 @@
 /** Messages between the pipeline and the inference worker thread. */
+import type { NativePlan } from './native-cpu.js';
 
 /** An execution provider as ONNX Runtime takes it: a name, or a name with options. */
 export type ExecutionProvider = string | { readonly name: string; readonly [option: string]: unknown };
@@ -23,6 +24,11 @@ export interface SessionConfig {
    */
   arrangeForCuda?: boolean;
   /**
+   * Run SRVGGNetCompact float32 models on esrvid's own fused kernel (src/infer/native-cpu.ts) where
+   * it is built and the CPU has AVX-512, one thread per lane; other models and CPUs stay on ONNX Runtime.
+   */
+  nativeCpu?: boolean;
+  /**
    * Run a batch one frame per ONNX Runtime call, in the same lane (the CPU): a batch's tensors are
    * `batch` times larger and leave the caches a one-thread lane works in. On a GPU a batch is one call.
    */
@@ -32,8 +38,11 @@ export interface SessionConfig {
 export type WorkerRequest =
   /** Can this configuration run at all? Runs the tiny probe model (src/infer/probe-model.ts). */
   | { type: 'probe'; id: number; session: SessionConfig; precision: 'fp32' | 'fp16' }
-  /** `model`: a file, or the bytes of the model as arranged for the CPU (the Upscaler arranges it once for every lane). */
-  | { type: 'init'; model: string | Uint8Array; session: SessionConfig }
+  /**
+   * `model`: a file, the bytes of the model as arranged for the device (the Upscaler arranges it
+   * once for every lane), or the layers for the native kernel.
+   */
+  | { type: 'init'; model: string | Uint8Array | { native: NativePlan }; session: SessionConfig }
   | { type: 'run'; id: number; batch: number; height: number; width: number; scale: number; input: ArrayBuffer; output: ArrayBuffer }
   | { type: 'close' };
 

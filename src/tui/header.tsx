@@ -15,7 +15,7 @@ export function Header({ start, width }: { start?: StartEvent; width: number }) 
   const output = truncateStart(start.output, room - input.length);
   const setup = start.distributed
     ? [start.model, start.precision, 'scale-out: segments on esrvid workers'].join(' · ')
-    : [start.model, start.device, start.precision, `batch ${start.batch}`, ...((start.lanes ?? 1) > 1 ? [`${start.lanes} lanes`] : []), `tile ${start.tile > 0 ? start.tile : 'off'}`].join(' · ');
+    : [start.model, start.device, start.precision, `batch ${start.batch}`, ...((start.lanes ?? 1) > 1 ? [`${start.lanes} lanes`] : []), ...(start.engine === 'native' ? ['fused kernel'] : []), `tile ${start.tile > 0 ? start.tile : 'off'}`].join(' · ');
   return (
     <Box flexDirection="column">
       <Text wrap="truncate-end">

@@ -103,7 +103,7 @@ describe('on a terminal: the dashboard', () => {
     }, run.screen);
     expect(screen).toMatch(/^esrvid +\S*long\.mp4 160x90 → \S*stopped-\S+\.mp4 640x360$/m);
     // Lanes are shown when there is more than one (one per core, up to 4).
-    expect(screen).toMatch(new RegExp(`${MODEL} · cpu · fp32 · batch 1 · (\\d+ lanes · )?tile off`));
+    expect(screen).toMatch(new RegExp(`${MODEL} · cpu · fp32 · batch 1 · (\\d+ lanes · )?(fused kernel · )?tile off`));
     expect(screen).toMatch(/^elapsed \d+:\d\d +ETA \d+:\d\d$/m);
     expect(screen).toMatch(/^output [\d.]+ fps now, [\d.]+ avg +[\d.]+ MP\/s now, [\d.]+ avg$/m);
     expect(screen).toMatch(/^decode .*\d+\/\d+$/m);
@@ -156,7 +156,7 @@ describe('on a terminal: the dashboard', () => {
     const text = run.raw().replace(/\r/g, '');
     expect(code, text).toBe(0);
     expect(text).not.toMatch(/\x1b/);
-    expect(text).toMatch(/^esrvid: \S*short\.mp4 160x90 -> \S*plain-tty\.mp4 640x360, model realesr-animevideov3-x4 on cpu$/m);
+    expect(text).toMatch(/^esrvid: \S*short\.mp4 160x90 -> \S*plain-tty\.mp4 640x360, model realesr-animevideov3-x4 on cpu( \(fused kernel\))?$/m);
     expect(text).toMatch(/^esrvid: done: 12 frames in [\d.]+ s \([\d.]+ fps\), [\d.]+ [KM]?B written to \S*plain-tty\.mp4$/m);
   });
 });

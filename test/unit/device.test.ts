@@ -97,7 +97,7 @@ describe('explainDeviceError', () => {
 
 describe('session options per device', () => {
   it('CPU: all cores, default logging', () => {
-    expect(sessionConfig('cpu')).toEqual({ executionProviders: ['cpu'], threads: 0, arrangeForCpu: true, framePerCall: true, extra: { session: { intra_op: { allow_spinning: '0' } } } });
+    expect(sessionConfig('cpu')).toEqual({ executionProviders: ['cpu'], threads: 0, arrangeForCpu: true, nativeCpu: true, framePerCall: true, extra: { session: { intra_op: { allow_spinning: '0' } } } });
     expect(sessionConfig('cpu', { threads: 2 }).threads).toBe(2);
     // int8 graphs are many short operators: their threads spin (BENCHMARKS.md, attempt 9).
     expect(sessionConfig('cpu', { precision: 'int8' }).extra).toEqual({ session: { intra_op: { allow_spinning: '1' } } });

@@ -1,0 +1,58 @@
+/**
+ * esrvid's own CPU kernel for SRVGGNetCompact (src/native/srvgg.c): each 3x3 convolution with its
+ * per-channel PReLU fused, on one core with AVX-512. ONNX Runtime cannot fuse a per-channel PReLU
+ * (its fused activations take one slope), so there every PReLU costs passes over the feature map
+ * of its own; the kernel applies the slope before storing. One call upscales whole frames, uint8
+ * in and out, with the graph's own float32 steps at both ends.
+ *
+ * Used only where it computes exactly the model's graph (src/infer/native-plan.ts recognises it);
+ * everything else runs on ONNX Runtime as before. The addon is optional: built by `npm run build` when
+ * a C compiler is there (scripts/build-native.mjs), used when the CPU has AVX-512.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeLayer {
+  /** M x C x 3 x 3, as in the graph. */
+  weight: Float32Array;
+  bias: Float32Array;
+  /** Per output channel; absent on the last convolution. */
+  slope?: Float32Array;
+  cin: number;
+  cout: number;
+}
+
+export interface NativePlan {
+  layers: NativeLayer[];
+  scale: number;
+}
+
+/** The addon's functions (src/native/srvgg.c). */
+export interface NativeKernel {
+  createNet(layers: NativeLayer[], scale: number, outChannels: number): object;
+  run(net: object, input: Uint8Array, frames: number, height: number, width: number, output: Uint8Array): void;
+  supported(): boolean;
+}
+
+/** Built into dist/ (from src/infer/ and dist/infer/ alike: tests run the sources). */
+export const NATIVE_ADDON = fileURLToPath(new URL('../../dist/native/srvgg.node', import.meta.url));
+
+let kernel: NativeKernel | null | undefined;
+
+/**
+ * The addon when it was built and this CPU can run it; null otherwise (ESRVID_NATIVE=0 too).
+ * Loaded once per thread.
+ */
+export function nativeKernel(): NativeKernel | null {
+  if (kernel !== undefined) return kernel;
+  kernel = null;
+  if (process.env.ESRVID_NATIVE === '0' || !existsSync(NATIVE_ADDON)) return kernel;
+  try {
+    const k = createRequire(import.meta.url)(NATIVE_ADDON) as NativeKernel;
+    if (k.supported()) kernel = k;
+  } catch {
+    // A file built for another Node ABI or platform: ONNX Runtime runs instead.
+  }
+  return kernel;
+}

@@ -1,0 +1,287 @@
+/*
+ * SRVGGNetCompact (Real-ESRGAN's compact models: realesr-general-x4v3, realesr-animevideov3-x4)
+ * on one CPU core with AVX-512, each 3x3 convolution with its per-channel PReLU fused.
+ *
+ * Why: ONNX Runtime's CPU convolutions run these networks' 3x3 convolutions at ~91% of a core's
+ * FMA peak, but it cannot fuse a per-channel PReLU into them (its fused activations take one
+ * slope for all channels), so every PReLU is extra passes over the feature map: 11% of the run
+ * for realesr-animevideov3-x4 at 320x180 (BENCHMARKS.md, "What limits the float32 path now").
+ * Here the slope is applied to the accumulators before they are stored: one pass per layer.
+ *
+ * Layout: NHWC with a one-pixel zero border around every feature map, so the 3x3 window never
+ * needs a bounds check; two such maps take turns as a layer's input and output. A strip of P
+ * output pixels x 16*OCV output channels lives in OCV*P zmm accumulators; for each of the 9 taps
+ * and each input channel, OCV weight vectors are loaded once and each input value broadcast once.
+ * Weights are packed [ky][kx][c][m] (m padded to a multiple of 16 with zeros).
+ *
+ * The frame model's ends are done as the ONNX graph does them, in the same float32 operations:
+ * input u8 * (1/255); output = round_half_even(clip((pixel_shuffle(conv_last) + nearest(input)) * 255)).
+ *
+ * The kernels are compiled for AVX-512 with target attributes and only run after
+ * __builtin_cpu_supports says so; everything else is plain C, so loading the addon on another
+ * CPU is safe (esrvid then keeps ONNX Runtime).
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma,avx2")))
+#include <immintrin.h>
+
+typedef struct {
+  int cin, cout, coutPad; /* channels in, out, out padded to 16 */
+  float *w;               /* [3][3][cin][coutPad] */
+  float *bias;            /* [coutPad] */
+  float *slope;           /* [coutPad] or NULL */
+} Layer;
+
+typedef struct {
+  int layers, scale, outCh;
+  Layer *layer;
+  /* Work buffers for the last frame size seen (one net per worker thread: never shared). */
+  int h, w;
+  float *input, *a, *b;
+  size_t inputBytes, mapBytes;
+} Net;
+
+/* Pixels a strip covers for OCV output-channel vectors: as many accumulators as leave room for the weights. */
+#define STRIP_P(OCV) ((OCV) == 4 ? 6 : (OCV) == 3 ? 9 : (OCV) == 2 ? 12 : 14)
+
+#define DEF_STRIP(OCV)                                                                                              \
+  AVX512 static void strip##OCV(const float *in, int rowStride, int cin, const Layer *l, float *out, int outStride) { \
+    enum { P = STRIP_P(OCV) };                                                                                      \
+    __m512 acc[OCV][P];                                                                                             \
+    for (int o = 0; o < OCV; o++) {                                                                                 \
+      __m512 b = _mm512_loadu_ps(l->bias + 16 * o);                                                                 \
+      for (int p = 0; p < P; p++) acc[o][p] = b;                                                                    \
+    }                                                                                                               \
+    for (int ky = 0; ky < 3; ky++)                                                                                  \
+      for (int kx = 0; kx < 3; kx++) {                                                                              \
+        const float *src = in + ky * rowStride + kx * cin;                                                          \
+        const float *wt = l->w + (size_t)(ky * 3 + kx) * cin * 16 * OCV;                                           \
+        for (int c = 0; c < cin; c++) {                                                                             \
+          __m512 wv[OCV];                                                                                           \
+          for (int o = 0; o < OCV; o++) wv[o] = _mm512_loadu_ps(wt + (size_t)c * 16 * OCV + 16 * o);                \
+          for (int p = 0; p < P; p++) {                                                                             \
+            __m512 x = _mm512_set1_ps(src[p * cin + c]);                                                            \
+            for (int o = 0; o < OCV; o++) acc[o][p] = _mm512_fmadd_ps(x, wv[o], acc[o][p]);                         \
+          }                                                                                                         \
+        }                                                                                                           \
+      }                                                                                                             \
+    const __m512 zero = _mm512_setzero_ps();                                                                        \
+    for (int o = 0; o < OCV; o++) {                                                                                 \
+      const __m512 s = l->slope ? _mm512_loadu_ps(l->slope + 16 * o) : zero;                                        \
+      for (int p = 0; p < P; p++) {                                                                                 \
+        __m512 v = acc[o][p];                                                                                       \
+        if (l->slope) v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, s);                     \
+        _mm512_storeu_ps(out + (size_t)p * outStride + 16 * o, v);                                                  \
+      }                                                                                                             \
+    }                                                                                                               \
+  }
+DEF_STRIP(1)
+DEF_STRIP(2)
+DEF_STRIP(3)
+DEF_STRIP(4)
+
+typedef void (*StripFn)(const float *, int, int, const Layer *, float *, int);
+static const StripFn STRIPS[5] = {NULL, strip1, strip2, strip3, strip4};
+
+/* One layer: bordered input (h+2) x (w+2) x cin -> the interior of a bordered (h+2) x (w+2) x coutPad map. */
+AVX512 static void convLayer(const Layer *l, const float *in, float *out, int h, int w) {
+  const int ocv = l->coutPad / 16, P = STRIP_P(ocv);
+  const StripFn strip = STRIPS[ocv];
+  const int inRow = (w + 2) * l->cin, outRow = (w + 2) * l->coutPad;
+  float scratch[14 * 64];
+  /* The map's zero border in this layer's layout: the buffer held other layouts (another channel
+     count, the last layer of the previous frame) whose interiors fall on these places. */
+  memset(out, 0, sizeof(float) * (size_t)outRow);
+  memset(out + (size_t)(h + 1) * outRow, 0, sizeof(float) * (size_t)outRow);
+  for (int y = 1; y <= h; y++) {
+    memset(out + (size_t)y * outRow, 0, sizeof(float) * l->coutPad);
+    memset(out + (size_t)y * outRow + (size_t)(w + 1) * l->coutPad, 0, sizeof(float) * l->coutPad);
+  }
+  for (int y = 0; y < h; y++) {
+    const float *row = in + (size_t)y * inRow;
+    float *orow = out + (size_t)(y + 1) * outRow + l->coutPad;
+    int x = 0;
+    for (; x + P <= w; x += P) strip(row + (size_t)x * l->cin, inRow, l->cin, l, orow + (size_t)x * l->coutPad, l->coutPad);
+    if (x < w) {
+      /* The last pixels of the row: a whole strip into scratch (its reads past the row stay inside the
+         buffer, which has slack at the end), then the pixels that exist. */
+      strip(row + (size_t)x * l->cin, inRow, l->cin, l, scratch, l->coutPad);
+      memcpy(orow + (size_t)x * l->coutPad, scratch, sizeof(float) * (size_t)(w - x) * l->coutPad);
+    }
+  }
+}
+
+/* Bytes of a bordered map, with slack for the last strip's reads past the end. */
+static size_t mapBytes(int h, int w, int ch) { return sizeof(float) * ((size_t)(h + 2) * (w + 2) * ch + 16 * 64 * 3); }
+
+static int ensureBuffers(Net *n, int h, int w) {
+  if (n->h == h && n->w == w) return 1;
+  int widest = 0;
+  for (int i = 0; i < n->layers; i++) widest = n->layer[i].coutPad > widest ? n->layer[i].coutPad : widest;
+  free(n->input), free(n->a), free(n->b);
+  n->inputBytes = mapBytes(h, w, 3);
+  n->mapBytes = mapBytes(h, w, widest);
+  n->input = calloc(1, n->inputBytes), n->a = calloc(1, n->mapBytes), n->b = calloc(1, n->mapBytes);
+  if (!n->input || !n->a || !n->b) {
+    free(n->input), free(n->a), free(n->b);
+    n->input = n->a = n->b = NULL, n->h = n->w = 0;
+    return 0;
+  }
+  n->h = h, n->w = w;
+  return 1;
+}
+
+/* One frame: u8 h x w x 3 in, u8 (h*scale) x (w*scale) x 3 out. Each layer writes its map's
+   interior and zeroes its border (convLayer); the input map's border is never written. */
+AVX512 static void forward(Net *n, const uint8_t *src, uint8_t *dst) {
+  const int h = n->h, w = n->w, r = n->scale, cp = n->layer[n->layers - 1].coutPad;
+  const float inv255 = 1.0f / 255.0f;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      for (int c = 0; c < 3; c++) n->input[((size_t)(y + 1) * (w + 2) + x + 1) * 3 + c] = (float)src[((size_t)y * w + x) * 3 + c] * inv255;
+  const float *in = n->input;
+  float *out = n->a;
+  for (int i = 0; i < n->layers; i++) {
+    convLayer(&n->layer[i], in, out, h, w);
+    in = out;
+    out = out == n->a ? n->b : n->a;
+  }
+  /* in: the last layer's output. Pixel shuffle (CRD: channel c*r*r + i*r + j), the input added back. */
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      const float *px = in + ((size_t)(y + 1) * (w + 2) + x + 1) * cp;
+      const float *u = n->input + ((size_t)(y + 1) * (w + 2) + x + 1) * 3;
+      for (int i = 0; i < r; i++)
+        for (int j = 0; j < r; j++) {
+          uint8_t *o = dst + (((size_t)(y * r + i) * w * r) + (size_t)x * r + j) * 3;
+          for (int c = 0; c < n->outCh; c++) {
+            float v = (px[c * r * r + i * r + j] + u[c]) * 255.0f;
+            v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+            o[c] = (uint8_t)nearbyintf(v);
+          }
+        }
+    }
+}
+
+/* ---- Node-API ---- */
+
+static void freeNet(napi_env env, void *data, void *hint) {
+  (void)env, (void)hint;
+  Net *n = data;
+  for (int i = 0; i < n->layers; i++) free(n->layer[i].w), free(n->layer[i].bias), free(n->layer[i].slope);
+  free(n->layer), free(n->input), free(n->a), free(n->b), free(n);
+}
+
+static napi_value throwError(napi_env env, const char *msg) {
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+static const float *floatArray(napi_env env, napi_value v, size_t *length) {
+  napi_typedarray_type type;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &type, length, &data, NULL, NULL) != napi_ok || type != napi_float32_array) return NULL;
+  return data;
+}
+
+/* createNet(layers: {weight: Float32Array (OIHW), bias: Float32Array, slope?: Float32Array, cin, cout}[], scale, outCh) */
+static napi_value createNet(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint32_t count;
+  int32_t scale, outCh;
+  if (argc < 3 || napi_get_array_length(env, argv[0], &count) != napi_ok || count == 0) return throwError(env, "createNet: layers expected");
+  napi_get_value_int32(env, argv[1], &scale);
+  napi_get_value_int32(env, argv[2], &outCh);
+  Net *n = calloc(1, sizeof(Net));
+  n->layers = (int)count, n->scale = scale, n->outCh = outCh;
+  n->layer = calloc(count, sizeof(Layer));
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value obj, v;
+    napi_get_element(env, argv[0], i, &obj);
+    Layer *l = &n->layer[i];
+    int32_t cin, cout;
+    napi_get_named_property(env, obj, "cin", &v), napi_get_value_int32(env, v, &cin);
+    napi_get_named_property(env, obj, "cout", &v), napi_get_value_int32(env, v, &cout);
+    if (cin < 1 || cin > 64 || cout < 1 || cout > 64) return freeNet(env, n, NULL), throwError(env, "createNet: 1 to 64 channels per layer");
+    l->cin = cin, l->cout = cout, l->coutPad = (cout + 15) / 16 * 16;
+    size_t len;
+    napi_get_named_property(env, obj, "weight", &v);
+    const float *w = floatArray(env, v, &len);
+    if (!w || len != (size_t)cout * cin * 9) return freeNet(env, n, NULL), throwError(env, "createNet: weight must be a Float32Array of cout*cin*9");
+    l->w = calloc((size_t)9 * cin * l->coutPad, sizeof(float));
+    for (int m = 0; m < cout; m++)
+      for (int c = 0; c < cin; c++)
+        for (int k = 0; k < 9; k++) l->w[((size_t)k * cin + c) * l->coutPad + m] = w[((size_t)m * cin + c) * 9 + k];
+    napi_get_named_property(env, obj, "bias", &v);
+    const float *b = floatArray(env, v, &len);
+    if (!b || len != (size_t)cout) return freeNet(env, n, NULL), throwError(env, "createNet: bias must be a Float32Array of cout");
+    l->bias = calloc(l->coutPad, sizeof(float));
+    memcpy(l->bias, b, sizeof(float) * cout);
+    bool hasSlope = false;
+    napi_has_named_property(env, obj, "slope", &hasSlope);
+    if (hasSlope) {
+      napi_get_named_property(env, obj, "slope", &v);
+      napi_valuetype t;
+      napi_typeof(env, v, &t);
+      if (t != napi_undefined) {
+        const float *s = floatArray(env, v, &len);
+        if (!s || len != (size_t)cout) return freeNet(env, n, NULL), throwError(env, "createNet: slope must be a Float32Array of cout");
+        l->slope = calloc(l->coutPad, sizeof(float));
+        memcpy(l->slope, s, sizeof(float) * cout);
+      }
+    }
+    if (i > 0 && n->layer[i - 1].cout != cin) return freeNet(env, n, NULL), throwError(env, "createNet: layer channels do not chain");
+  }
+  if (n->layer[0].cin != 3 || n->layer[count - 1].cout != outCh * scale * scale || outCh != 3) return freeNet(env, n, NULL), throwError(env, "createNet: not a 3-channel frame model");
+  napi_value external;
+  napi_create_external(env, n, freeNet, NULL, &external);
+  return external;
+}
+
+/* run(net, input: Uint8Array (frames x h x w x 3), frames, h, w, output: Uint8Array) */
+static napi_value run(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  Net *n;
+  if (argc < 6 || napi_get_value_external(env, argv[0], (void **)&n) != napi_ok) return throwError(env, "run: net expected");
+  int32_t frames, h, w;
+  napi_get_value_int32(env, argv[2], &frames), napi_get_value_int32(env, argv[3], &h), napi_get_value_int32(env, argv[4], &w);
+  napi_typedarray_type ti, to;
+  size_t li, lo;
+  void *in, *out;
+  if (napi_get_typedarray_info(env, argv[1], &ti, &li, &in, NULL, NULL) != napi_ok || ti != napi_uint8_array ||
+      napi_get_typedarray_info(env, argv[5], &to, &lo, &out, NULL, NULL) != napi_ok || to != napi_uint8_array)
+    return throwError(env, "run: Uint8Arrays expected");
+  const size_t inFrame = (size_t)h * w * 3, outFrame = inFrame * n->scale * n->scale;
+  if (frames < 1 || h < 1 || w < 1 || li < inFrame * frames || lo < outFrame * frames) return throwError(env, "run: buffers smaller than the frames");
+  if (!ensureBuffers(n, h, w)) return throwError(env, "run: out of memory for the feature maps");
+  for (int f = 0; f < frames; f++) forward(n, (const uint8_t *)in + inFrame * f, (uint8_t *)out + outFrame * f);
+  return NULL;
+}
+
+static napi_value supported(napi_env env, napi_callback_info info) {
+  (void)info;
+  __builtin_cpu_init();
+  napi_value v;
+  napi_get_boolean(env, __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"), &v);
+  return v;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"createNet", NULL, createNet, NULL, NULL, NULL, napi_default, NULL},
+      {"run", NULL, run, NULL, NULL, NULL, napi_default, NULL},
+      {"supported", NULL, supported, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof *props, props);
+  return exports;
+}

@@ -1,0 +1,152 @@
+/**
+ * esrvid's fused CPU kernel for SRVGGNetCompact (src/native/srvgg.c via src/infer/native-cpu.ts):
+ * built by `npm run build` on this machine, it must give the canonical ONNX model's frames (real
+ * weights, a real photo, sizes that leave partial strips, batches), be chosen by the Upscaler
+ * only where it applies, and refuse every graph it does not compute exactly.
+ */
+import { readFileSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
+import { describe, expect, it } from 'vitest';
+import { nativeKernel } from '../../src/infer/native-cpu.js';
+import { nativePlan } from '../../src/infer/native-plan.js';
+import { Upscaler } from '../../src/infer/upscaler.js';
+import { pullModel } from '../../src/models/pull.js';
+import { onnxPath } from '../../src/models/store.js';
+import { crop, readRgb } from '../helpers/image.js';
+
+const { onnx } = onnxProto;
+const cpuFlags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
+const avx512 = ['avx512f', 'avx512dq', 'avx512bw', 'avx512vl'].every((f) => cpuFlags.includes(f));
+
+async function canonical(name: string, frames: Uint8Array, n: number, h: number, w: number): Promise<Uint8Array> {
+  const s = await ort.InferenceSession.create(onnxPath(name), { intraOpNumThreads: 2, logSeverityLevel: 3 });
+  try {
+    return (await s.run({ frames: new ort.Tensor('uint8', frames, [n, h, w, 3]) })).upscaled!.data as Uint8Array;
+  } finally {
+    await s.release();
+  }
+}
+
+/** Worst difference and share of differing values. */
+function compare(a: Uint8Array, b: Uint8Array): { worst: number; share: number } {
+  expect(b.length).toBe(a.length);
+  let worst = 0;
+  let differ = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (d) differ++;
+    worst = Math.max(worst, d);
+  }
+  return { worst, share: differ / a.length };
+}
+
+async function photoFrames(w: number, h: number, count: number): Promise<Uint8Array> {
+  const photo = await readRgb('test/fixtures/photos/chelsea.png');
+  const out = new Uint8Array(count * w * h * 3);
+  for (let i = 0; i < count; i++) out.set(crop(photo, 20 + 37 * i, 10 + 11 * i, w, h).data, i * w * h * 3);
+  return out;
+}
+
+describe('the native kernel', () => {
+  it('is built and usable here exactly when the CPU has AVX-512', () => {
+    expect(nativeKernel() !== null).toBe(avx512);
+  });
+
+  describe.each([
+    ['realesr-general-x4v3', 34],
+    ['realesr-animevideov3-x4', 18],
+  ] as const)('%s', (name, layers) => {
+    it('is recognised: every convolution 3x3, a slope per channel on all but the last, pixel shuffle x4', async () => {
+      await pullModel(name);
+      const plan = nativePlan(readFileSync(onnxPath(name)))!;
+      expect(plan.scale).toBe(4);
+      expect(plan.layers.length).toBe(layers);
+      expect(plan.layers.map((l) => `${l.cin}>${l.cout}`).join()).toBe(['3>64', ...Array(layers - 2).fill('64>64'), '64>48'].join());
+      expect(plan.layers.filter((l) => l.slope?.length === 64).length).toBe(layers - 1);
+      expect(plan.layers.at(-1)!.slope).toBeUndefined();
+    });
+
+    it.runIf(avx512)('gives the canonical model\'s frames: a photo at 97x61 (partial strips), two frames in one call', async () => {
+      const kernel = nativeKernel()!;
+      const plan = nativePlan(readFileSync(onnxPath(name)))!;
+      const net = kernel.createNet(plan.layers, plan.scale, 3);
+      const [w, h] = [97, 61];
+      const frames = await photoFrames(w, h, 2);
+      const out = new Uint8Array(2 * w * h * 48);
+      kernel.run(net, frames, 2, h, w, out);
+      const { worst, share } = compare(await canonical(name, frames, 2, h, w), out);
+      // Summation order differs from ONNX Runtime's: a value on a .5 boundary may round the other way.
+      expect(worst).toBeLessThanOrEqual(1);
+      expect(share).toBeLessThan(1e-3);
+      // The second frame is not the first frame's output again.
+      expect(Buffer.compare(out.subarray(0, w * h * 48), out.subarray(w * h * 48))).not.toBe(0);
+    });
+  });
+
+  it('refuses graphs it does not compute: RRDBNet, the fp16 file, another activation, another pixel order, a strided convolution', async () => {
+    await pullModel('realesrgan-x4plus');
+    expect(nativePlan(readFileSync(onnxPath('realesrgan-x4plus')))).toBeUndefined();
+    expect(nativePlan(readFileSync(onnxPath('realesr-animevideov3-x4', 'fp16')))).toBeUndefined();
+    const edited = (edit: (nodes: onnxProto.onnx.INodeProto[]) => void) => {
+      const m = onnx.ModelProto.decode(readFileSync(onnxPath('realesr-animevideov3-x4')));
+      edit(m.graph!.node!);
+      return nativePlan(onnx.ModelProto.encode(m).finish());
+    };
+    expect(edited(() => {})).toBeDefined();
+    expect(edited((nodes) => {
+      const p = nodes.find((n) => n.opType === 'PRelu')!;
+      p.opType = 'Relu';
+      p.input = [p.input![0]!];
+    })).toBeUndefined();
+    expect(edited((nodes) => {
+      nodes.find((n) => n.opType === 'DepthToSpace')!.attribute!.find((a) => a.name === 'mode')!.s = new TextEncoder().encode('DCR');
+    })).toBeUndefined();
+    expect(edited((nodes) => {
+      nodes.filter((n) => n.opType === 'Conv')[3]!.attribute!.find((a) => a.name === 'strides')!.ints = [2, 2];
+    })).toBeUndefined();
+  });
+
+  it.runIf(avx512)('refuses buffers smaller than the frames, in one line', () => {
+    const kernel = nativeKernel()!;
+    const plan = nativePlan(readFileSync(onnxPath('realesr-animevideov3-x4')))!;
+    const net = kernel.createNet(plan.layers, plan.scale, 3);
+    expect(() => kernel.run(net, new Uint8Array(8 * 8 * 3), 1, 8, 8, new Uint8Array(10))).toThrow('run: buffers smaller than the frames');
+  });
+});
+
+describe.runIf(avx512)('the Upscaler on the CPU', () => {
+  const model = () => onnxPath('realesr-animevideov3-x4');
+  it('runs compact models on the native kernel in one-thread lanes, with the canonical frames', async () => {
+    const up = await Upscaler.start({ modelPath: model(), scale: 4, threads: 2, lanes: 2 });
+    try {
+      expect(up.engine).toBe('native');
+      const [w, h] = [40, 24];
+      let slot = up.allocateSlot(2, w, h);
+      const frames = await photoFrames(w, h, 2);
+      new Uint8Array(slot.input).set(frames);
+      slot = (await up.run(slot, 2, w, h)).slot;
+      const { worst, share } = compare(await canonical('realesr-animevideov3-x4', frames, 2, h, w), new Uint8Array(slot.output));
+      expect(worst).toBeLessThanOrEqual(1);
+      expect(share).toBeLessThan(1e-3);
+    } finally {
+      await up.close();
+    }
+  });
+
+  it('keeps ONNX Runtime for a lane of two threads, for RRDBNet, and when the configuration says so', async () => {
+    await pullModel('realesrgan-x4plus');
+    for (const o of [
+      { modelPath: model(), threads: 2, lanes: 1 },
+      { modelPath: onnxPath('realesrgan-x4plus'), threads: 2, lanes: 2 },
+      { modelPath: model(), threads: 2, lanes: 2, session: { nativeCpu: false } },
+    ]) {
+      const up = await Upscaler.start({ scale: 4, ...o });
+      try {
+        expect(up.engine).toBe('onnxruntime');
+      } finally {
+        await up.close();
+      }
+    }
+  });
+});
