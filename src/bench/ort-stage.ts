@@ -37,6 +37,10 @@ export class OrtStage {
     return this.upscaler.lanes;
   }
 
+  get engine(): 'onnxruntime' | 'native' {
+    return this.upscaler.engine;
+  }
+
   get threadsPerLane(): number | undefined {
     return this.upscaler.threadsPerLane;
   }

@@ -87,11 +87,11 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
     ['Node.js', r.versions.node],
     ['onnxruntime-node', r.versions.onnxruntime],
     ['PyTorch (reference)', r.versions.torch ? `${r.versions.torch.torch}, oneDNN ${r.versions.torch.mkldnn ? 'on' : 'off'}` : 'not run'],
-    ['threads', `${r.options.threads} in all: esrvid ${r.stage ? `${r.stage.lanes} lane(s) x ${r.stage.threadsPerLane} ONNX Runtime intra-op thread(s)` : 'ONNX Runtime intra-op'}; PyTorch set_num_threads(${r.options.threads})`],
+    ['threads', `${r.options.threads} in all: esrvid ${r.stage ? `${r.stage.lanes} lane(s) x ${r.stage.threadsPerLane} thread(s)` : 'ONNX Runtime intra-op'}; PyTorch set_num_threads(${r.options.threads})`],
     ['precision', r.options.precision],
     ['FMA peak', peak ? `${peak.toFixed(0)} GFLOP/s FP32 (${peakHow(r)})` : 'not measured'],
   ]));
-  push('## Inference: esrvid (ONNX Runtime) vs PyTorch', '');
+  push('## Inference: esrvid vs PyTorch', '');
   push('Frames per second at `batch` frames per inference call (uint8 RGB frames in, uint8 frames out, as the pipeline does), '
     + `median of ${r.options.runs} runs after ${r.options.warmup} warm-up (fast cases: more runs, up to ${3 * r.options.runs}, until ${r.options.minCaseMs / 1000} s of measured time); `
     + 'esrvid/PyTorch is the median of the per-pair ratios (esrvid and PyTorch runs alternate on the same frames). GFLOP/s counts the convolutions only (2 per multiply-accumulate), '
@@ -109,9 +109,10 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
   const best = bestBatches(r.cases).filter((c) => r.cases.some((k) => k.model === c.model && k.width === c.width && k.height === c.height && k.batch !== c.batch));
   if (best.length > 0) push(`Best batch for esrvid (by median): ${best.map((c) => `${c.model} ${c.width}x${c.height}: ${c.batch}`).join('; ')}.`, '');
   push('### Models', '');
-  push(markdownTable(['model', 'architecture (as rebuilt in PyTorch)', 'conv FLOPs per input pixel', 'parameters', 'PyTorch vs ONNX (32x24 frame)'],
+  push(markdownTable(['model', 'esrvid engine', 'architecture (as rebuilt in PyTorch)', 'conv FLOPs per input pixel', 'parameters', 'PyTorch vs ONNX (32x24 frame)'],
     r.models.map((mr) => [
       mr.name,
+      mr.engine === 'native' ? 'fused kernel (src/native/srvgg.c)' : 'ONNX Runtime',
       mr.torchArchitecture ? describeArch(mr.torchArchitecture) : mr.architecture,
       `${(mr.flops.convFlopsPerInputPixel / 1e6).toFixed(2)} M`,
       `${(mr.flops.parameterCount / 1e6).toFixed(2)} M`,
@@ -164,7 +165,8 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
     + 'for each case esrvid and PyTorch alternate run by run (ABBA: every other pair PyTorch goes first, so a drift in speed favours neither), with a '
     + `${r.options.pauseMs} ms pause between runs so that neither runtime's spinning worker threads eat into the other's run, and ratios are medians of per-pair ratios.`);
   push('- **esrvid** is its own inference stage: the `Upscaler` worker threads and ONNX Runtime sessions the pipeline uses, with the model esrvid converted '
-    + '(uint8 NHWC in and out, normalisation, clamping and rounding inside the graph) and arranged for the CPU. On the CPU the stage runs lanes: '
+    + '(uint8 NHWC in and out, normalisation, clamping and rounding inside the graph) and arranged for the CPU, or, for the compact models where it is built '
+    + '(table "Models"), esrvid\'s fused kernel (src/native/srvgg.c) in the same lanes. On the CPU the stage runs lanes: '
     + 'sessions side by side, each upscaling its own frames (the threads shared out between them), as the pipeline keeps them all busy. '
     + 'A timed run is a block of two calls per lane sent at once (one running, one queued behind it in the lane\'s worker, as in the pipeline); its time is the wall time from the first call sent '
     + 'to the last result back, divided by the calls (the hand-over between threads included). PyTorch runs one call at a time with every thread: the reference as its users run it.');

@@ -77,6 +77,8 @@ export interface ModelResult {
   torchArchitecture?: Architecture;
   flops: FlopCount;
   loadMs: number;
+  /** What ran esrvid's side: ONNX Runtime, or esrvid's fused CPU kernel (src/infer/native-cpu.ts). */
+  engine?: 'onnxruntime' | 'native';
   parity?: ParityResult & { width: number; height: number; ok: boolean };
 }
 
@@ -295,7 +297,7 @@ async function measureModel(
   const flops = countFlops(graph);
   const stage = await OrtStage.open(model.path, model.scale, o.threads, { precision: model.precision, lanes: o.lanes });
   result.stage ??= { lanes: stage.lanes, threadsPerLane: stage.threadsPerLane ?? o.threads };
-  const mr: ModelResult = { name, path: model.path, architecture: model.architecture, flops, loadMs: stage.loadMs };
+  const mr: ModelResult = { name, path: model.path, architecture: model.architecture, flops, loadMs: stage.loadMs, engine: stage.engine };
   result.models.push(mr);
   o.log(`${name}: ${(flops.convFlopsPerInputPixel / 1e6).toFixed(2)} MFLOP per input pixel, ${flops.convCount} convolutions, ${(flops.parameterCount / 1e6).toFixed(2)} M parameters`);
   let reference = torch;

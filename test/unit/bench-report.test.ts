@@ -24,7 +24,7 @@ const suite: SuiteResult = {
   models: [{
     name: 'realesr-general-x4v3', path: 'models/realesr-general-x4v3.onnx', architecture: 'SRVGGNetCompact',
     torchArchitecture: { type: 'SRVGGNetCompact', num_in_ch: 3, num_out_ch: 3, num_feat: 64, num_conv: 32, upscale: 4 },
-    flops: { convFlopsPerInputPixel: 2_418_048, convCount: 34, parameterCount: 1_213_296 }, loadMs: 50,
+    flops: { convFlopsPerInputPixel: 2_418_048, convCount: 34, parameterCount: 1_213_296 }, loadMs: 50, engine: 'native',
     parity: { maxAbs: 1.1e-6, meanAbs: 1e-7, sameByte: 0.99995, width: 32, height: 24, ok: true },
   }],
   cases: [caseResult(1, 5, 4), caseResult(2, 6, 4.8)],
@@ -73,7 +73,7 @@ describe('bench report', () => {
       '| FMA peak | 540 GFLOP/s FP32 (measured: 540 at 512-bit, 270 at 256-bit vectors on 2 threads, 272 on one thread; cc 12) |',
       '| realesr-general-x4v3 | 160x90 | 1 | 5.00 | 4.00 | 1.25x | 174 | 32% | 139 | 26% | 0.0 | 1 | 5.50 | 4.00 | 1.38x |',
       'Best batch for esrvid (by median): realesr-general-x4v3 160x90: 2.',
-      '| realesr-general-x4v3 | SRVGGNetCompact, 32 body convs, 64 features, PReLU, x4 | 2.42 M | 1.21 M | max \\|diff\\| 1.1e-6, 99.995% same 8-bit |',
+      '| realesr-general-x4v3 | fused kernel (src/native/srvgg.c) | SRVGGNetCompact, 32 body convs, 64 features, PReLU, x4 | 2.42 M | 1.21 M | max \\|diff\\| 1.1e-6, 99.995% same 8-bit |',
       '| pipeline efficiency (median of per-pair ratios, quiet pairs: other load <= 0.3) | 120% |', '| other load per pair (cores) | 0.1 |', '| peak RSS of the esrvid process | 400 MB |',
       '## Method', '- an example note',
       '| CPU graph arrangement | realesr-general-x4v3 | 160x90 | 1 | 13.20 | 11.00 | 1.19x | 0.1 |',
