@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { nativeKernel } from '../../src/infer/native-cpu.js';
 import { runCli, tempDir } from '../helpers/media.js';
 
 /**
@@ -25,7 +26,9 @@ describe('esrvid bench', () => {
     expect(result.endToEnd).toBeUndefined();
     // Each lever on and off, alternating, for the one model at its first size.
     expect(result.levers.map((l: { lever: string; runs: number; width: number; batch: number }) => [l.lever, l.runs, l.width, l.batch]))
-      .toEqual([['lanes', 2, 24, 1], ['CPU graph arrangement', 2, 24, 1], ['no thread spinning', 2, 24, 1], ['frame per call', 2, 24, 4]]);
+      .toEqual([['lanes', 2, 24, 1], ['CPU graph arrangement', 2, 24, 1], ['no thread spinning', 2, 24, 1], ['frame per call', 2, 24, 4], ['fused kernel', 2, 24, 1]]);
+    // The compact model ran on the fused kernel where it is built (the report names the engine).
+    expect(result.models[0].engine).toBe(nativeKernel() ? 'native' : 'onnxruntime');
     // The stage as the pipeline runs it: the threads shared out over the lanes.
     expect(result.stage.lanes * result.stage.threadsPerLane).toBeLessThanOrEqual(result.options.threads);
     expect(result.stage.lanes).toBeGreaterThanOrEqual(1);

@@ -7,13 +7,13 @@
  * checked on a GPU by scripts/gpu-measure.sh (the layouts' outputs against each other).
  */
 import { readFileSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { Upscaler } from '../../src/infer/upscaler.js';
 import { arrangeForCuda, ohwi } from '../../src/models/onnx/arrange-for-cuda.js';
 import { pullModel } from '../../src/models/pull.js';
 import { onnxPath } from '../../src/models/store.js';
+import { byteDifference, upscaleOnCpu } from '../helpers/frame-model.js';
 import { crop, readRgb } from '../helpers/image.js';
 
 const { onnx } = onnxProto;
@@ -51,15 +51,7 @@ function withNchwConvs(bytes: Uint8Array): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
 }
 
-async function upscale(model: Uint8Array, img: { data: Uint8Array; width: number; height: number }): Promise<Uint8Array> {
-  const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 2, logSeverityLevel: 3 });
-  try {
-    const out = await s.run({ frames: new ort.Tensor('uint8', img.data, [1, img.height, img.width, 3]) });
-    return out.upscaled!.data as Uint8Array;
-  } finally {
-    await s.release();
-  }
-}
+const upscale = (model: Uint8Array, img: { data: Uint8Array; width: number; height: number }) => upscaleOnCpu(model, img.data, 1, img.height, img.width);
 
 const ops = (bytes: Uint8Array) => {
   const counts = new Map<string, number>();
@@ -92,9 +84,7 @@ describe.each([
     const photo = crop(await readRgb('test/fixtures/photos/chelsea.png'), 40, 20, size, h);
     const [a, b] = [await upscale(canonical, photo), await upscale(withNchwConvs(r.bytes!), photo)];
     expect(b.length).toBe(size * h * 48);
-    let worst = 0;
-    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-    expect(worst).toBe(0);
+    expect(byteDifference(a, b).worst).toBe(0);
   });
 
   it('arranges the fp16 file the same way, its weights moved element for element', async () => {

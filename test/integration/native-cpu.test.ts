@@ -6,7 +6,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { nativeKernel } from '../../src/infer/native-cpu.js';
@@ -14,6 +13,7 @@ import { nativePlan } from '../../src/infer/native-plan.js';
 import { Upscaler } from '../../src/infer/upscaler.js';
 import { pullModel } from '../../src/models/pull.js';
 import { onnxPath } from '../../src/models/store.js';
+import { byteDifference, upscaleOnCpu } from '../helpers/frame-model.js';
 import { crop, readRgb } from '../helpers/image.js';
 
 const { onnx } = onnxProto;
@@ -24,27 +24,11 @@ const compiler = spawnSync(process.env.CC || 'cc', ['--version'], { stdio: 'igno
 /** Where the kernel runs: the tests of its frames need it (the build machine and CI have both). */
 const usable = avx512 && compiler;
 
-async function canonical(name: string, frames: Uint8Array, n: number, h: number, w: number): Promise<Uint8Array> {
-  const s = await ort.InferenceSession.create(onnxPath(name), { intraOpNumThreads: 2, logSeverityLevel: 3 });
-  try {
-    return (await s.run({ frames: new ort.Tensor('uint8', frames, [n, h, w, 3]) })).upscaled!.data as Uint8Array;
-  } finally {
-    await s.release();
-  }
-}
-
-/** Worst difference and share of differing values. */
-function compare(a: Uint8Array, b: Uint8Array): { worst: number; share: number } {
+const canonical = (name: string, frames: Uint8Array, n: number, h: number, w: number) => upscaleOnCpu(onnxPath(name), frames, n, h, w);
+const compare = (a: Uint8Array, b: Uint8Array) => {
   expect(b.length).toBe(a.length);
-  let worst = 0;
-  let differ = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
-    if (d) differ++;
-    worst = Math.max(worst, d);
-  }
-  return { worst, share: differ / a.length };
-}
+  return byteDifference(a, b);
+};
 
 async function photoFrames(w: number, h: number, count: number): Promise<Uint8Array> {
   const photo = await readRgb('test/fixtures/photos/chelsea.png');
