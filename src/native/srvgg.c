@@ -117,6 +117,15 @@ AVX512 static void convLayer(const Layer *l, const float *in, float *out, int h,
   }
 }
 
+/* Zeroed memory on a 64-byte boundary: a 512-bit load or store that straddles two cache lines
+   costs two (calloc's 16-byte alignment made every weight load straddle: 4-5% of a layer). */
+static void *zeroed(size_t bytes) {
+  bytes = (bytes + 63) / 64 * 64;
+  void *p = aligned_alloc(64, bytes);
+  if (p) memset(p, 0, bytes);
+  return p;
+}
+
 /* Bytes of a bordered map, with slack for the last strip's reads past the end. */
 static size_t mapBytes(int h, int w, int ch) { return sizeof(float) * ((size_t)(h + 2) * (w + 2) * ch + 16 * 64 * 3); }
 
@@ -127,7 +136,7 @@ static int ensureBuffers(Net *n, int h, int w) {
   free(n->input), free(n->a), free(n->b);
   n->inputBytes = mapBytes(h, w, 3);
   n->mapBytes = mapBytes(h, w, widest);
-  n->input = calloc(1, n->inputBytes), n->a = calloc(1, n->mapBytes), n->b = calloc(1, n->mapBytes);
+  n->input = zeroed(n->inputBytes), n->a = zeroed(n->mapBytes), n->b = zeroed(n->mapBytes);
   if (!n->input || !n->a || !n->b) {
     free(n->input), free(n->a), free(n->b);
     n->input = n->a = n->b = NULL, n->h = n->w = 0;
@@ -216,14 +225,14 @@ static napi_value createNet(napi_env env, napi_callback_info info) {
     napi_get_named_property(env, obj, "weight", &v);
     const float *w = floatArray(env, v, &len);
     if (!w || len != (size_t)cout * cin * 9) return freeNet(env, n, NULL), throwError(env, "createNet: weight must be a Float32Array of cout*cin*9");
-    l->w = calloc((size_t)9 * cin * l->coutPad, sizeof(float));
+    l->w = zeroed(sizeof(float) * 9 * (size_t)cin * l->coutPad);
     for (int m = 0; m < cout; m++)
       for (int c = 0; c < cin; c++)
         for (int k = 0; k < 9; k++) l->w[((size_t)k * cin + c) * l->coutPad + m] = w[((size_t)m * cin + c) * 9 + k];
     napi_get_named_property(env, obj, "bias", &v);
     const float *b = floatArray(env, v, &len);
     if (!b || len != (size_t)cout) return freeNet(env, n, NULL), throwError(env, "createNet: bias must be a Float32Array of cout");
-    l->bias = calloc(l->coutPad, sizeof(float));
+    l->bias = zeroed(sizeof(float) * l->coutPad);
     memcpy(l->bias, b, sizeof(float) * cout);
     bool hasSlope = false;
     napi_has_named_property(env, obj, "slope", &hasSlope);
@@ -234,7 +243,7 @@ static napi_value createNet(napi_env env, napi_callback_info info) {
       if (t != napi_undefined) {
         const float *s = floatArray(env, v, &len);
         if (!s || len != (size_t)cout) return freeNet(env, n, NULL), throwError(env, "createNet: slope must be a Float32Array of cout");
-        l->slope = calloc(l->coutPad, sizeof(float));
+        l->slope = zeroed(sizeof(float) * l->coutPad);
         memcpy(l->slope, s, sizeof(float) * cout);
       }
     }
