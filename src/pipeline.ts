@@ -683,7 +683,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     }
     // Join the segments and bring in audio, subtitles, chapters and metadata from the source.
     await joinSegments({
-      ffmpeg: tools.ffmpeg, input: o.input, info, container, range, workDir, segments, output: tmp,
+      ffmpeg: tools.ffmpeg, ffprobe: tools.ffprobe, input: o.input, info, container, range, workDir, segments, output: tmp,
     });
     await rename(tmp, outAbs);
     completed = true;

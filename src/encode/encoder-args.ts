@@ -91,6 +91,12 @@ export interface MuxArgsInput extends Pick<EncoderArgsInput, 'source' | 'output'
   rotationTag: number;
   /** For a range: the source's other streams already cut to it by rangeCutArgs (they start at 0). */
   cutFile?: string;
+  /**
+   * Every input moved this much later (µs; whole files into Matroska/WebM, see join.ts): a source
+   * stream that starts before the video then has no negative timestamp for the muxer to move on
+   * its own.
+   */
+  leadUs?: number;
 }
 
 const SPEC = { audio: 'a', subtitle: 's', attachment: 't' } as const;
@@ -132,13 +138,14 @@ export function muxArgs(a: MuxArgsInput): string[] {
   const mp4like = a.container === 'mp4' || a.container === 'mov';
   // Whole file: streams come straight from the source, shifted onto the frames' clock.
   // Range: from the cut file (already on it); global metadata still from the source.
+  const lead = a.cutFile ? 0 : (a.leadUs ?? 0);
   const inputs = a.cutFile
     ? ['-i', a.cutFile, '-i', a.source]
-    : [...(a.shiftUs !== 0 ? ['-itsoffset', (-a.shiftUs / 1e6).toFixed(6)] : []), '-i', a.source];
+    : [...(lead - a.shiftUs !== 0 ? ['-itsoffset', ((lead - a.shiftUs) / 1e6).toFixed(6)] : []), '-i', a.source];
   const meta = a.cutFile ? 2 : 1;
   return [
     '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error', '-y',
-    '-f', 'concat', '-safe', '0', ...(a.firstPtsUs !== 0 ? ['-itsoffset', (a.firstPtsUs / 1e6).toFixed(6)] : []), '-i', a.concatList,
+    '-f', 'concat', '-safe', '0', ...(a.firstPtsUs + lead !== 0 ? ['-itsoffset', ((a.firstPtsUs + lead) / 1e6).toFixed(6)] : []), '-i', a.concatList,
     ...inputs,
     '-map', '0:v:0',
     ...carriedStreams(a.streams, 1, !!a.cutFile),

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { RangePlan } from '../decode/range.js';
 import { ExternalProcessError, InputError } from '../errors.js';
 import type { Binary } from '../ffmpeg/binaries.js';
-import { frameDurationUs, type MediaInfo } from '../ffmpeg/probe.js';
+import { firstPacketTimes, frameDurationUs, type MediaInfo } from '../ffmpeg/probe.js';
 import { carriedStreams, type Container } from './containers.js';
 import { muxArgs, rangeCutArgs } from './encoder-args.js';
 import { fixMp4LastFrame } from './mp4-duration-fix.js';
@@ -17,6 +17,8 @@ import { writeConcatList, type SegmentRecord } from './work-dir.js';
 
 export interface JoinInput {
   ffmpeg: Binary;
+  /** Finds where the source's streams really start (Matroska and WebM outputs). */
+  ffprobe: Binary;
   input: string;
   info: MediaInfo;
   container: Container;
@@ -56,10 +58,18 @@ export async function joinSegments(j: JoinInput): Promise<void> {
       source: j.input, output: cutFile, container, streams, seekSeconds: range.seekSeconds, startUs: range.shiftUs, endUs: range.endUs,
     }));
   }
+  // Matroska and WebM hold no negative timestamps, and FFmpeg 4.1 moves a stream that has some
+  // (MP4's AAC priming packet at -21 ms) later on its own, out of sync with the video: instead,
+  // everything moves later by as much as the earliest carried stream needs.
+  let leadUs = 0;
+  if ((container === 'matroska' || container === 'webm') && !cutFile && streams.length > 0) {
+    const first = await firstPacketTimes(j.ffprobe, j.input).catch(() => new Map<number, number>());
+    for (const st of streams) leadUs = Math.max(leadUs, range.shiftUs - (first.get(st.index) ?? range.shiftUs));
+  }
   await copyStreams(muxArgs({
     source: j.input, output: j.output, container, streams, sourceVideoIndex: v.index, timeBase: v.timeBase,
     shiftUs: range.shiftUs, cutFile,
-    concatList: await writeConcatList(j.workDir, segments, frameUs), firstPtsUs,
+    concatList: await writeConcatList(j.workDir, segments, frameUs), firstPtsUs, leadUs,
     // Written so the output's display matrix reports what the source's did.
     rotationTag: keepRotationTag ? (360 - v.rotation) % 360 : 0,
   }));

@@ -176,6 +176,25 @@ async function sampleIsVariableRate(ffprobe: Binary, path: string, index: number
 }
 
 /**
+ * The earliest presentation time (µs) of each stream among the file's first packets (demux only):
+ * where a stream really starts, which the streams' start_time may not say (MP4's AAC priming
+ * packet sits at -21 ms while its edit list makes start_time 0).
+ */
+export async function firstPacketTimes(ffprobe: Binary, path: string): Promise<Map<number, number>> {
+  const { stdout } = await promisify(execFile)(ffprobe.path,
+    ['-v', 'error', '-read_intervals', '%+#64', '-show_entries', 'packet=stream_index,pts_time', '-of', 'csv=p=0', path],
+    { maxBuffer: 8 << 20, timeout: 60_000 });
+  const first = new Map<number, number>();
+  for (const line of stdout.split('\n')) {
+    const [index, time] = line.trim().split(',');
+    const us = Math.round(Number(time) * 1e6);
+    if (index === undefined || !/^\d+$/.test(index) || !Number.isFinite(us)) continue;
+    first.set(Number(index), Math.min(first.get(Number(index)) ?? us, us));
+  }
+  return first;
+}
+
+/**
  * Presentation times (µs, on the source's clock) of every packet of a video stream, sorted: the
  * timestamp of frame N for exact `--frames a:b` ranges. Demuxing only, no decoding.
  */

@@ -48,7 +48,7 @@ export async function joinJob(spec: JobSpec, paths: JoinPaths, joinedBy: string,
   const tmp = join(dirname(paths.output), `.${basename(paths.output)}.esrvid-scale-${spec.id}.partial`);
   try {
     await joinSegments({
-      ffmpeg: tools.ffmpeg, input: paths.input, info, container: containerFor(paths.output), range, workDir: storage.localFolder(), segments: records, output: tmp,
+      ffmpeg: tools.ffmpeg, ffprobe: tools.ffprobe, input: paths.input, info, container: containerFor(paths.output), range, workDir: storage.localFolder(), segments: records, output: tmp,
     });
     await rename(tmp, paths.output);
   } finally {

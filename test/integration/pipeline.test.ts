@@ -168,7 +168,7 @@ describe('esrvid in out: nothing of the source lost', () => {
     expect(await packetTimes(out)).toEqual(await packetTimes(src));
   });
 
-  it('MP4 to Matroska: MP4\'s text subtitles become SubRip (they cannot be copied), with a warning; audio stays byte-identical', async () => {
+  it('MP4 to Matroska: MP4\'s text subtitles become SubRip (they cannot be copied), with a warning; audio byte-identical and in sync', async () => {
     const src = join(dir, 'rotated.mp4');
     const out = join(dir, 'from-mp4.mkv');
     const r = await runCli([src, out, '--model', MODEL, '--json']);
@@ -181,6 +181,8 @@ describe('esrvid in out: nothing of the source lost', () => {
       return readFileSync(join(dir, name), 'utf8');
     };
     const [srt, original] = [await asSrt(out, 'out.srt'), await asSrt(src, 'in.srt')];
+    // SubRip written from the .mkv counts from the file's start; the video starts at the lead.
+    const outVideoStart = Math.round((await packetTimes(out, 'v:0'))[0]! * 1000) - Math.round((await packetTimes(src, 'v:0'))[0]! * 1000);
     const cues = (t: string) => t.trim().split(/\n\n+/).map((c) => c.split('\n'));
     const ms = (time: string) => time.split(/[:,]/).map(Number).reduce((acc, v, i) => acc + v * [3_600_000, 60_000, 1000, 1][i]!, 0);
     expect(cues(srt).length).toBe(cues(original).length);
@@ -190,11 +192,16 @@ describe('esrvid in out: nothing of the source lost', () => {
       const words = (lines: string[]) => lines.slice(2).map((l) => l.replace(/<[^>]+>/g, ''));
       expect(words(cue)).toEqual(words(want));
       expect(words(cue).join('').length).toBeGreaterThan(0);
-      // Known limit (README): Matroska cannot start the source's AAC priming packet at -21 ms, and
-      // FFmpeg 4.1 moves audio and subtitles up by that much but not the video.
+      // Every stream moved by the same lead (the source's AAC starts 21 ms before its video): cue
+      // times against the video's first frame are the source's, to SubRip's millisecond.
       const [a, b] = [cue[1]!.split(' --> ').map(ms), want[1]!.split(' --> ').map(ms)];
-      a.forEach((t, k) => expect(Math.abs(t - b[k]!)).toBeLessThanOrEqual(22));
+      a.forEach((t, k) => expect(Math.abs(t - outVideoStart - b[k]!)).toBeLessThanOrEqual(1));
     });
+    // Audio against video as in the source: the first packets' distance, to the millisecond.
+    const firstPts = async (f: string, sel: string) => (await packetTimes(f, sel))[0]!;
+    const [inV, inA, outV, outA] = [await firstPts(src, 'v:0'), await firstPts(src, 'a:0'), await firstPts(out, 'v:0'), await firstPts(out, 'a:0')];
+    expect(inA - inV).toBeLessThan(-0.02);
+    expect(Math.abs((outA - outV) - (inA - inV))).toBeLessThanOrEqual(0.001);
     expect(await streamMd5(out, '0:a:0')).toBe(await streamMd5(src, '0:a:0'));
   });
 });

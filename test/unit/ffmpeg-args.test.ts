@@ -91,6 +91,14 @@ describe('ffmpeg argument builders', () => {
     expect(args.slice(args.indexOf('concat') + 3, args.indexOf('concat') + 7)).toEqual(['-itsoffset', '0.080000', '-i', 'list.ffconcat']);
   });
 
+  it('a lead moves the frames and the source\'s streams later by the same amount (whole files only)', () => {
+    const args = mux({ container: 'matroska', firstPtsUs: 0, shiftUs: 0, leadUs: 21_333 });
+    expect(args.slice(args.indexOf('concat') + 3, args.indexOf('concat') + 7)).toEqual(['-itsoffset', '0.021333', '-i', 'list.ffconcat']);
+    expect(args.slice(args.indexOf('list.ffconcat') + 1, args.indexOf('list.ffconcat') + 5)).toEqual(['-itsoffset', '0.021333', '-i', 'in.mkv']);
+    // A range's streams come from its cut file, already on the frames' clock: no lead.
+    expect(mux({ container: 'matroska', leadUs: 21_333, cutFile: 'cut.mkv' })).not.toContain('-itsoffset');
+  });
+
   it('containers: by extension, streams carried or converted as each container allows', () => {
     expect(containerFor('x.MKV')).toBe('matroska');
     expect(() => containerFor('x.avi')).toThrow(/cannot tell the output format from ".avi"/);
