@@ -27,6 +27,8 @@ export interface DoctorReport {
   cudaVisibleDevices?: string;
   vulkan: VulkanCheck;
   ffmpeg: { ffmpeg?: string; ffprobe?: string; error?: string };
+  /** esrvid's fused CPU kernel for the compact models (src/infer/native-cpu.ts). */
+  nativeKernel: { usable: boolean; reason?: string };
 }
 
 export function registerDoctor(program: Command): Command {
@@ -47,6 +49,7 @@ export async function doctorReport(env: NodeJS.ProcessEnv = process.env): Promis
   const { queryGpus } = await import('../infer/gpus.js');
   const { Upscaler } = await import('../infer/upscaler.js');
   const { EsrvidError } = await import('../errors.js');
+  const { nativeKernelStatus } = await import('../infer/native-cpu.js');
 
   const search = librarySearch(env);
   const cuda = await checkCuda({ env, search });
@@ -102,6 +105,7 @@ export async function doctorReport(env: NodeJS.ProcessEnv = process.env): Promis
     cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES,
     vulkan,
     ffmpeg,
+    nativeKernel: nativeKernelStatus(),
   };
 }
 
@@ -115,6 +119,7 @@ export function renderDoctor(r: DoctorReport): string {
   section('devices (tried on a probe model, as --device would):');
   for (const d of r.devices) lines.push(`  ${d.device.padEnd(7)} ${d.usable ? 'usable' : `not usable: ${d.reason}`}`);
   lines.push(`  --device auto picks: ${r.auto.device}${r.auto.skipped.length ? ` (${r.auto.skipped.join(' and ')} not usable)` : ''}`);
+  lines.push(`  CPU, compact models: ${r.nativeKernel.usable ? 'esrvid\'s fused kernel (AVX-512)' : `ONNX Runtime; esrvid's fused kernel ${r.nativeKernel.reason}`}`);
 
   section(`CUDA provider (${r.cuda.providerBuild}):`);
   for (const f of r.cuda.providerFiles) {

@@ -40,6 +40,14 @@ export const NATIVE_ADDON = fileURLToPath(new URL('../../dist/native/srvgg.node'
 
 let kernel: NativeKernel | null | undefined;
 
+/** Whether the fused kernel runs here, and if not, why (for esrvid doctor). */
+export function nativeKernelStatus(): { usable: boolean; reason?: string } {
+  if (process.env.ESRVID_NATIVE === '0') return { usable: false, reason: 'turned off (ESRVID_NATIVE=0)' };
+  if (!existsSync(NATIVE_ADDON)) return { usable: false, reason: 'not built (no C compiler at npm ci / npm run build, or not an x86-64 Linux/macOS machine); run npm run build with cc installed' };
+  if (!nativeKernel()) return { usable: false, reason: 'this CPU has no AVX-512 (or the file is for another Node.js)' };
+  return { usable: true };
+}
+
 /**
  * The addon when it was built and this CPU can run it; null otherwise (ESRVID_NATIVE=0 too).
  * Loaded once per thread.

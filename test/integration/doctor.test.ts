@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { nativeKernel } from '../../src/infer/native-cpu.js';
 import { fakeGpuHost, CUDA13_LIBS } from '../helpers/fake-gpu-host.js';
 import { runCli, tempDir } from '../helpers/media.js';
 
@@ -59,6 +60,14 @@ describe('esrvid doctor', () => {
     expect(j.gpus[1]).toMatchObject({ index: 1, name: 'NVIDIA H100 80GB HBM3', memoryFreeBytes: 1024 * 2 ** 20 });
     expect(j.ffmpeg.ffmpeg).toMatch(/^ffmpeg version/);
     if (noGpuHere) expect(j.auto).toEqual({ device: 'cpu', skipped: ['cuda', 'webgpu'] });
+    // The fused CPU kernel: in use wherever it was built and runs (the build machine, CI).
+    expect(j.nativeKernel).toEqual(nativeKernel() ? { usable: true } : { usable: false, reason: expect.any(String) });
+  });
+
+  it('says when the fused CPU kernel is off, and that ONNX Runtime runs the compact models then', async () => {
+    const r = await runCli(['doctor'], { env: { ...host.env, ESRVID_NATIVE: '0' } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}CPU, compact models: ONNX Runtime; esrvid's fused kernel turned off \(ESRVID_NATIVE=0\)$/m);
   });
 
   it('without nvidia-smi or provider: says so, and still exits 0', async () => {
