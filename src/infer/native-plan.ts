@@ -6,7 +6,7 @@
  * attributes) gives undefined and runs on ONNX Runtime.
  */
 import onnxProto from 'onnx-proto';
-import { attr, floatValues, indexGraph, intsAttr } from '../models/onnx/tensor.js';
+import { floatValues, indexGraph, intAttr, intsAttr, stringAttr } from '../models/onnx/tensor.js';
 import type { NativeLayer, NativePlan } from './native-cpu.js';
 
 const { onnx } = onnxProto;
@@ -33,20 +33,12 @@ export function nativePlan(bytes: Uint8Array): NativePlan | undefined {
     const v = floats(ins[0] === other ? ins[1] : ins[0])?.values;
     return v?.length === 1 ? v[0] : undefined;
   };
-  const text = (n: INode, name: string) => {
-    const s = attr(n, name)?.s;
-    return s ? new TextDecoder().decode(s) : undefined;
-  };
-  const int = (n: INode, name: string) => {
-    const a = attr(n, name);
-    return a?.i === undefined || a.i === null ? undefined : Number(a.i);
-  };
 
   const frames = graph.input[0]!.name ?? '';
   const entry = (uses.get(frames) ?? [])[0];
   if ((uses.get(frames) ?? []).length !== 1 || entry?.opType !== 'Transpose' || intsAttr(entry, 'perm', []).join() !== '0,3,1,2') return undefined;
   const cast = next(entry, 'Cast');
-  if (!cast || int(cast, 'to') !== DT.FLOAT) return undefined;
+  if (!cast || intAttr(cast, 'to', -1) !== DT.FLOAT) return undefined;
   const castOut = cast.output![0]!;
   const norm = (uses.get(castOut) ?? [])[0];
   if ((uses.get(castOut) ?? []).length !== 1 || norm?.opType !== 'Mul' || scalarOf(norm, castOut) !== Math.fround(1 / 255)) return undefined;
@@ -63,8 +55,8 @@ export function nativePlan(bytes: Uint8Array): NativePlan | undefined {
     const b = floats(bName);
     const [cout, cin, kh, kw] = w?.dims ?? [];
     const plain = intsAttr(node, 'kernel_shape', [3, 3]).join() === '3,3' && intsAttr(node, 'strides', [1, 1]).join() === '1,1' &&
-      intsAttr(node, 'dilations', [1, 1]).join() === '1,1' && intsAttr(node, 'pads', [0, 0, 0, 0]).join() === '1,1,1,1' && (int(node, 'group') ?? 1) === 1 &&
-      !text(node, 'auto_pad');
+      intsAttr(node, 'dilations', [1, 1]).join() === '1,1' && intsAttr(node, 'pads', [0, 0, 0, 0]).join() === '1,1,1,1' && intAttr(node, 'group', 1) === 1 &&
+      !stringAttr(node, 'auto_pad');
     if (!w || !b || kh !== 3 || kw !== 3 || !plain || b.values.length !== cout || cin! < 1 || cin! > 64 || cout! < 1 || cout! > 64) return undefined;
     if (layers.length > 0 && layers.at(-1)!.cout !== cin) return undefined;
     const layer: NativeLayer = { weight: w.values, bias: b.values, cin: cin!, cout: cout! };
@@ -81,17 +73,17 @@ export function nativePlan(bytes: Uint8Array): NativePlan | undefined {
     }
   }
   const shuffle = node;
-  const scale = shuffle ? int(shuffle, 'blocksize') ?? 0 : 0;
-  if (!shuffle || text(shuffle, 'mode') !== 'CRD' || scale < 1 || layers.length < 2) return undefined;
+  const scale = shuffle ? intAttr(shuffle, 'blocksize', 0) : 0;
+  if (!shuffle || stringAttr(shuffle, 'mode') !== 'CRD' || scale < 1 || layers.length < 2) return undefined;
   if (layers[0]!.cin !== 3 || layers.at(-1)!.cout !== 3 * scale * scale || layers.at(-1)!.slope) return undefined;
   if (layers.slice(0, -1).some((l) => !l.slope)) return undefined;
 
   // Nearest upsampling that picks input pixel floor(x / scale), as both of these settings do for integer scales.
   const scales = floats(resize.input?.[2])?.values;
-  const coords = text(resize, 'coordinate_transformation_mode') ?? 'half_pixel';
-  const rounding = text(resize, 'nearest_mode') ?? 'round_prefer_floor';
+  const coords = stringAttr(resize, 'coordinate_transformation_mode') ?? 'half_pixel';
+  const rounding = stringAttr(resize, 'nearest_mode') ?? 'round_prefer_floor';
   const floorPick = (coords === 'asymmetric' && rounding === 'floor') || (coords === 'half_pixel' && rounding === 'round_prefer_floor');
-  if (text(resize, 'mode') !== 'nearest' || !floorPick || resize.input?.[3] || scales?.join() !== `1,1,${scale},${scale}`) return undefined;
+  if (stringAttr(resize, 'mode') !== 'nearest' || !floorPick || resize.input?.[3] || scales?.join() !== `1,1,${scale},${scale}`) return undefined;
 
   const add = next(shuffle, 'Add');
   if (!add || next(resize, 'Add') !== add) return undefined;
@@ -100,7 +92,7 @@ export function nativePlan(bytes: Uint8Array): NativePlan | undefined {
   const clip = next(mul, 'Clip');
   if (!clip || floats(clip.input?.[1])?.values[0] !== 0 || floats(clip.input?.[2])?.values[0] !== 255) return undefined;
   const toU8 = next(next(clip, 'Round'), 'Cast');
-  if (!toU8 || int(toU8, 'to') !== DT.UINT8) return undefined;
+  if (!toU8 || intAttr(toU8, 'to', -1) !== DT.UINT8) return undefined;
   const exit = next(toU8, 'Transpose');
   if (!exit || intsAttr(exit, 'perm', []).join() !== '0,2,3,1' || exit.output?.[0] !== graph.output[0]!.name) return undefined;
   return { layers, scale };

@@ -24,7 +24,7 @@
  * read).
  */
 import onnxProto from 'onnx-proto';
-import { indexGraph, intAttr, intsAttr, rawTensor } from './tensor.js';
+import { floatValues, indexGraph, intAttr, intsAttr, rawTensor, stringAttr } from './tensor.js';
 
 const { onnx } = onnxProto;
 type INode = onnxProto.onnx.INodeProto;
@@ -121,8 +121,8 @@ export function arrangeForCuda(bytes: Uint8Array): CudaArrangement {
       node.attribute = (node.attribute ?? []).map((a) => (a.name === 'axis' ? { ...a, i: 3 } : a));
     } else if (op === 'Resize') {
       const scales = inits.get(ins[2] ?? '');
-      if (ins[0] !== acts[0] || ins[3] || !scales?.rawData || scales.dataType !== DT.FLOAT) return skip('a Resize without constant scales');
-      const s = new Float32Array(Uint8Array.from(scales.rawData).buffer);
+      if (ins[0] !== acts[0] || ins[3] || scales?.dataType !== DT.FLOAT) return skip('a Resize without constant scales');
+      const s = floatValues(scales);
       if (s.length !== 4) return skip('a Resize that is not 4-D');
       node.input = [ins[0]!, ins[1] ?? '', ownCopy(ins[2]!, [4], new Uint8Array(Float32Array.of(s[0]!, s[2]!, s[3]!, s[1]!).buffer))];
     } else if (op === 'DepthToSpace') {
@@ -139,7 +139,8 @@ export function arrangeForCuda(bytes: Uint8Array): CudaArrangement {
   if (!nodes.some((n) => n.output?.includes(upscaled))) return skip('the output was not reached');
 
   graph.node = nodes;
-  graph.initializer = [...(graph.initializer ?? []).filter((t) => nodes.some((n) => n.input?.includes(t.name ?? ''))), ...added];
+  const used = new Set(nodes.flatMap((n) => n.input ?? []));
+  graph.initializer = [...(graph.initializer ?? []).filter((t) => used.has(t.name ?? '')), ...added];
   // Shapes recorded for the NCHW tensors no longer hold.
   graph.valueInfo = [];
   if (!model.opsetImport?.some((o) => o.domain === MS_DOMAIN)) model.opsetImport = [...(model.opsetImport ?? []), { domain: MS_DOMAIN, version: 1 }];
@@ -175,8 +176,7 @@ export function ohwi(raw: Uint8Array, [m, c, kh, kw]: [number, number, number, n
  */
 function depthToSpace(node: INode, added: ITensor[]): INode[] {
   const b = intAttr(node, 'blocksize', 0);
-  const modeAttr = (node.attribute ?? []).find((a) => a.name === 'mode')?.s;
-  const crd = modeAttr ? new TextDecoder().decode(modeAttr) === 'CRD' : false;
+  const crd = stringAttr(node, 'mode') === 'CRD';
   const x = node.input![0]!;
   const y = node.output![0]!;
   const p = `${y}_nhwc`;

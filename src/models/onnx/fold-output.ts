@@ -21,7 +21,7 @@
  * Clip and Cast, into the reorder.
  */
 import onnxProto from 'onnx-proto';
-import { floatValues, indexGraph, rawTensor, setFloatValues } from './tensor.js';
+import { floatValues, indexGraph, intAttr, intsAttr, rawTensor, setFloatValues, stringAttr } from './tensor.js';
 
 const { onnx } = onnxProto;
 type IGraph = onnxProto.onnx.IGraphProto;
@@ -50,22 +50,13 @@ export function foldOutput(graph: IGraph): OutputFold {
     const v = floatValues(t);
     return v.length === 1 ? v[0] : undefined;
   };
-  const ints = (n: INode, name: string) => n.attribute?.find((a) => a.name === name)?.ints?.map(Number);
-  const str = (n: INode, name: string) => {
-    const s = n.attribute?.find((a) => a.name === name)?.s;
-    return s ? new TextDecoder().decode(s) : undefined;
-  };
-  const int = (n: INode, name: string) => {
-    const a = n.attribute?.find((x) => x.name === name);
-    return a?.i !== undefined && a.i !== null ? Number(a.i) : undefined;
-  };
 
   // The frame model's ending, from the output back: Transpose(NHWC) <- Cast(uint8) <- Round <- Clip(0, 255) <- Mul(255).
   const outName = graph.output?.[0]?.name ?? '';
   const toNhwc = producer.get(outName);
-  if (!toNhwc || toNhwc.opType !== 'Transpose' || ints(toNhwc, 'perm')?.join() !== '0,2,3,1') return undefined;
+  if (!toNhwc || toNhwc.opType !== 'Transpose' || intsAttr(toNhwc, 'perm', []).join() !== '0,2,3,1') return undefined;
   const cast = only(toNhwc.input?.[0], 'Cast');
-  const round = cast && int(cast, 'to') === UINT8 ? only(cast.input?.[0], 'Round') : undefined;
+  const round = cast && intAttr(cast, 'to', -1) === UINT8 ? only(cast.input?.[0], 'Round') : undefined;
   const clip = round ? only(round.input?.[0], 'Clip') : undefined;
   if (!clip || scalar(clip.input?.[1]) !== 0 || scalar(clip.input?.[2]) !== 255) return undefined;
   const mul = only(clip.input?.[0], 'Mul');
@@ -75,10 +66,10 @@ export function foldOutput(graph: IGraph): OutputFold {
   const add = only(mul.input?.[0], 'Add');
   const shuffle = add ? only(add.input?.[0], 'DepthToSpace') : undefined;
   const resize = add ? only(add.input?.[1], 'Resize') : undefined;
-  const blocksize = shuffle ? int(shuffle, 'blocksize') : undefined;
+  const blocksize = shuffle ? intAttr(shuffle, 'blocksize', 0) : undefined;
   const scales = resize ? inits.get(resize.input?.[2] ?? '') : undefined;
-  const isShuffle = !!(shuffle && resize && blocksize && str(shuffle, 'mode') === 'CRD' && str(resize, 'mode') === 'nearest'
-    && str(resize, 'coordinate_transformation_mode') === 'asymmetric' && str(resize, 'nearest_mode') === 'floor'
+  const isShuffle = !!(shuffle && resize && blocksize && stringAttr(shuffle, 'mode') === 'CRD' && stringAttr(resize, 'mode') === 'nearest'
+    && stringAttr(resize, 'coordinate_transformation_mode') === 'asymmetric' && stringAttr(resize, 'nearest_mode') === 'floor'
     && scales?.dataType === FLOAT && floatValues(scales).join() === `1,1,${blocksize},${blocksize}`);
   const conv = isShuffle ? only(shuffle!.input?.[0], 'Conv') : only(mul.input?.[0], 'Conv');
   const wName = conv?.input?.[1];

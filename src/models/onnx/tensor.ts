@@ -57,6 +57,12 @@ export function intAttr(node: onnxProto.onnx.INodeProto, name: string, fallback:
   return a?.i !== undefined && a.i !== null ? Number(a.i) : fallback;
 }
 
+/** A string attribute (ONNX stores them as bytes), or undefined when absent. */
+export function stringAttr(node: onnxProto.onnx.INodeProto, name: string): string | undefined {
+  const s = attr(node, name)?.s;
+  return s ? new TextDecoder().decode(s) : undefined;
+}
+
 export function floatAttr(node: onnxProto.onnx.INodeProto, name: string, fallback: number): number {
   const a = attr(node, name);
   return typeof a?.f === 'number' ? a.f : fallback;
