@@ -52,7 +52,7 @@ export function parseDevice(raw: string): DeviceRequest {
  * it drop them: the worker detects that and copies). CPU threads only feed the GPU and run the
  * few CPU nodes: one thread that does not spin, so FFmpeg keeps the cores. The graph is arranged
  * channels-last for cuDNN's NHWC convolutions (src/models/onnx/arrange-for-cuda.ts), what the
- * provider's own `prefer_nhwc` would do if the binding passed it: on an H100, fp16, 1.31-1.36x the
+ * provider's own `prefer_nhwc` would do if the binding passed it: on an H100, fp16, 1.27-1.47x the
  * frames/s for realesrgan-x4plus, 1.27-1.98x for realesr-general-x4v3 at 640x360 (BENCHMARKS.md).
  */
 export function sessionConfig(device: Device, o: { gpu?: number; threads?: number; precision?: ModelPrecision } = {}): SessionConfig {

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { Precision } from '../models/onnx/graph-builder.js';
 import { isOutOfMemory } from './oom.js';
 import { ModelError } from '../errors.js';
-import type { SessionConfig, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { SessionConfig, WorkerModel, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 export interface BatchSlot {
   input: ArrayBuffer;
@@ -108,7 +108,7 @@ export class SessionThread {
   }
 
   /** Creates the session (or the native kernel's network); rejects with ONNX Runtime's message. */
-  async load(model: Extract<WorkerRequest, { type: 'init' }>['model'], session: SessionConfig): Promise<void> {
+  async load(model: WorkerModel, session: SessionConfig): Promise<void> {
     if (this.failure) throw this.failure;
     const loaded = new Promise<void>((resolve, reject) => (this.ready = { resolve, reject }));
     this.post({ type: 'init', model, session });

@@ -11,9 +11,8 @@ import { DeviceError, ModelError } from '../errors.js';
 import type { Precision } from '../models/onnx/graph-builder.js';
 import type { ModelPrecision } from '../models/store.js';
 import { cpuLanes, defaultPrecision, isGpu, precheck, selectDevice, sessionConfig, type Device, type DeviceRequest, type DeviceSelection, type SelectDeps } from './device.js';
-import type { NativePlan } from './native-cpu.js';
 import { SessionThread, type BatchSlot } from './session-thread.js';
-import type { ExecutionProvider, SessionConfig } from './worker-protocol.js';
+import type { ExecutionProvider, SessionConfig, WorkerModel } from './worker-protocol.js';
 
 export { InferenceError, type BatchSlot } from './session-thread.js';
 
@@ -51,15 +50,23 @@ export interface OpenOptions {
 }
 
 /**
- * The model as the CPU should run it: the layers for esrvid's fused kernel where it applies
- * (`native`, src/infer/native-cpu.ts), else ONNX Runtime's graph arranged for its CPU kernels
- * (src/models/onnx/arrange-for-cpu.ts: rewritten bytes, or the file's bytes when there was nothing
- * to rewrite). Made once here and handed to every lane (12-90 ms for the registry models). The
- * rewriter (and protobuf with it) loads only for the CPU, so a GPU host runs without it.
+ * The model as the session's device should run it, made once here and handed to every lane
+ * (12-90 ms for the registry models): on the CPU the layers for esrvid's fused kernel where it
+ * applies (src/infer/native-cpu.ts), else the graph arranged for ONNX Runtime's CPU kernels
+ * (src/models/onnx/arrange-for-cpu.ts); on CUDA the graph arranged channels-last
+ * (src/models/onnx/arrange-for-cuda.ts); the file's bytes where a rewriter found nothing to do;
+ * the path itself where the configuration asks for no arrangement. The rewriters (and protobuf
+ * with them) load only when used.
  */
-async function arrangedForCpu(path: string, native: boolean): Promise<Uint8Array | { native: NativePlan }> {
+async function modelForSession(path: string, session: SessionConfig): Promise<WorkerModel> {
+  if (!session.arrangeForCpu && !session.arrangeForCuda) return path;
   const bytes = await readFile(path);
-  if (native) {
+  if (session.arrangeForCuda) {
+    const { arrangeForCuda } = await import('../models/onnx/arrange-for-cuda.js');
+    return arrangeForCuda(bytes).bytes ?? bytes;
+  }
+  // The native kernel is one thread: a lane of several threads keeps ONNX Runtime.
+  if (session.nativeCpu && session.threads === 1) {
     const { nativeKernel } = await import('./native-cpu.js');
     const { nativePlan } = await import('./native-plan.js');
     const plan = nativeKernel() ? nativePlan(bytes) : undefined;
@@ -67,16 +74,6 @@ async function arrangedForCpu(path: string, native: boolean): Promise<Uint8Array
   }
   const { arrangeForCpu } = await import('../models/onnx/arrange-for-cpu.js');
   return arrangeForCpu(bytes).bytes ?? bytes;
-}
-
-/**
- * The model as the CUDA provider should run it: channels-last throughout
- * (src/models/onnx/arrange-for-cuda.ts), or the file's bytes when the graph is not one it rewrites.
- */
-async function arrangedForCuda(path: string): Promise<Uint8Array> {
-  const { arrangeForCuda } = await import('../models/onnx/arrange-for-cuda.js');
-  const bytes = await readFile(path);
-  return arrangeForCuda(bytes).bytes ?? bytes;
 }
 
 interface LaneOptions {
@@ -218,9 +215,7 @@ export class Upscaler {
     this.spawnLanes();
     let failure: Error | undefined;
     try {
-      // The native kernel is one thread: a lane of several threads keeps ONNX Runtime.
-      const native = session.nativeCpu === true && session.threads === 1;
-      const prepared = (async () => (session.arrangeForCpu ? arrangedForCpu(modelPath, native) : session.arrangeForCuda ? arrangedForCuda(modelPath) : modelPath))();
+      const prepared = modelForSession(modelPath, session);
       this.engineKnown = prepared.then((m) => void (this.engine = typeof m === 'object' && 'native' in m ? 'native' : 'onnxruntime'), () => undefined);
       const model = await prepared;
       const results = await Promise.allSettled(this.sessions.map((s) => s.load(model, session)));

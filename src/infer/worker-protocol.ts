@@ -35,14 +35,16 @@ export interface SessionConfig {
   framePerCall?: boolean;
 }
 
+/**
+ * What a lane loads: a file, the bytes of the model as arranged for the device (the Upscaler
+ * arranges it once for every lane), or the layers for the native kernel.
+ */
+export type WorkerModel = string | Uint8Array | { native: NativePlan };
+
 export type WorkerRequest =
   /** Can this configuration run at all? Runs the tiny probe model (src/infer/probe-model.ts). */
   | { type: 'probe'; id: number; session: SessionConfig; precision: 'fp32' | 'fp16' }
-  /**
-   * `model`: a file, the bytes of the model as arranged for the device (the Upscaler arranges it
-   * once for every lane), or the layers for the native kernel.
-   */
-  | { type: 'init'; model: string | Uint8Array | { native: NativePlan }; session: SessionConfig }
+  | { type: 'init'; model: WorkerModel; session: SessionConfig }
   | { type: 'run'; id: number; batch: number; height: number; width: number; scale: number; input: ArrayBuffer; output: ArrayBuffer }
   | { type: 'close' };
 
