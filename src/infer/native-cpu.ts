@@ -38,29 +38,28 @@ export interface NativeKernel {
 /** Built into dist/ (from src/infer/ and dist/infer/ alike: tests run the sources). */
 export const NATIVE_ADDON = fileURLToPath(new URL('../../dist/native/srvgg.node', import.meta.url));
 
-let kernel: NativeKernel | null | undefined;
+/** The addon as this thread found it, once: the kernel, or why there is none. */
+let loaded: { kernel: NativeKernel } | { kernel: null; reason: string } | undefined;
+
+function load(): NonNullable<typeof loaded> {
+  if (process.env.ESRVID_NATIVE === '0') return { kernel: null, reason: 'turned off (ESRVID_NATIVE=0)' };
+  if (!existsSync(NATIVE_ADDON)) return { kernel: null, reason: 'not built (no C compiler at npm ci / npm run build, or not an x86-64 Linux/macOS machine); run npm run build with cc installed' };
+  try {
+    const k = createRequire(import.meta.url)(NATIVE_ADDON) as NativeKernel;
+    return k.supported() ? { kernel: k } : { kernel: null, reason: 'this CPU has no AVX-512' };
+  } catch {
+    return { kernel: null, reason: 'the built file does not load here (built for another Node.js or platform)' };
+  }
+}
+
+/** The addon when it was built and this CPU can run it; null otherwise (ESRVID_NATIVE=0 too). Loaded once per thread. */
+export function nativeKernel(): NativeKernel | null {
+  loaded ??= load();
+  return loaded.kernel;
+}
 
 /** Whether the fused kernel runs here, and if not, why (for esrvid doctor). */
 export function nativeKernelStatus(): { usable: boolean; reason?: string } {
-  if (process.env.ESRVID_NATIVE === '0') return { usable: false, reason: 'turned off (ESRVID_NATIVE=0)' };
-  if (!existsSync(NATIVE_ADDON)) return { usable: false, reason: 'not built (no C compiler at npm ci / npm run build, or not an x86-64 Linux/macOS machine); run npm run build with cc installed' };
-  if (!nativeKernel()) return { usable: false, reason: 'this CPU has no AVX-512 (or the file is for another Node.js)' };
-  return { usable: true };
-}
-
-/**
- * The addon when it was built and this CPU can run it; null otherwise (ESRVID_NATIVE=0 too).
- * Loaded once per thread.
- */
-export function nativeKernel(): NativeKernel | null {
-  if (kernel !== undefined) return kernel;
-  kernel = null;
-  if (process.env.ESRVID_NATIVE === '0' || !existsSync(NATIVE_ADDON)) return kernel;
-  try {
-    const k = createRequire(import.meta.url)(NATIVE_ADDON) as NativeKernel;
-    if (k.supported()) kernel = k;
-  } catch {
-    // A file built for another Node ABI or platform: ONNX Runtime runs instead.
-  }
-  return kernel;
+  loaded ??= load();
+  return loaded.kernel ? { usable: true } : { usable: false, reason: loaded.reason };
 }
