@@ -277,12 +277,13 @@ async function quality() {
  * session creation, which esrvid's own sessions keep quiet (they go to stderr, read from there).
  */
 async function placement() {
+  const { arrangeForCuda } = await import(new URL('models/onnx/arrange-for-cuda.js', dist));
   for (const name of o.models) {
     const model = await resolveModel(name, { device: o.device, precision: 'fp16' });
+    const bytes = await readFile(model.path);
     for (const layout of o.layouts) {
       log(`placement check: ${name} fp16 ${layout} (ONNX Runtime's warnings follow, if any)`);
-      const { arrangeForCuda } = await import(new URL('models/onnx/arrange-for-cuda.js', dist));
-      const bytes = await readFile(model.path);
+      // The graph as the Upscaler hands it to the session, in a session of its own with ONNX Runtime's placement log on.
       const graph = layout === 'nhwc' ? (arrangeForCuda(bytes).bytes ?? bytes) : bytes;
       const s = await ort.InferenceSession.create(graph, { executionProviders: [{ name: o.device, deviceId: o.gpu }], logSeverityLevel: 1 });
       await s.release();

@@ -44,7 +44,6 @@ typedef struct {
   /* Work buffers for the last frame size seen (one net per worker thread: never shared). */
   int h, w;
   float *input, *a, *b;
-  size_t inputBytes, mapBytes;
 } Net;
 
 /* Pixels a strip covers for OCV output-channel vectors: as many accumulators as leave room for the weights. */
@@ -134,9 +133,7 @@ static int ensureBuffers(Net *n, int h, int w) {
   int widest = 0;
   for (int i = 0; i < n->layers; i++) widest = n->layer[i].coutPad > widest ? n->layer[i].coutPad : widest;
   free(n->input), free(n->a), free(n->b);
-  n->inputBytes = mapBytes(h, w, 3);
-  n->mapBytes = mapBytes(h, w, widest);
-  n->input = zeroed(n->inputBytes), n->a = zeroed(n->mapBytes), n->b = zeroed(n->mapBytes);
+  n->input = zeroed(mapBytes(h, w, 3)), n->a = zeroed(mapBytes(h, w, widest)), n->b = zeroed(mapBytes(h, w, widest));
   if (!n->input || !n->a || !n->b) {
     free(n->input), free(n->a), free(n->b);
     n->input = n->a = n->b = NULL, n->h = n->w = 0;
