@@ -29,7 +29,6 @@ export function inputPatches(x: Float32Array, height: number, width: number, s: 
   const pixels = height * width;
   const count = Math.min(pixels, cap);
   const rows = new Float32Array(count * k);
-  const plane = height * width;
   for (let r = 0; r < count; r++) {
     const p = Math.floor((r * pixels) / count);
     const y = Math.floor(p / width);
@@ -40,7 +39,7 @@ export function inputPatches(x: Float32Array, height: number, width: number, s: 
         const sy = y + ky - s.pad;
         for (let kx = 0; kx < s.kernel; kx++, at++) {
           const sx = xx + kx - s.pad;
-          rows[at] = sy >= 0 && sy < height && sx >= 0 && sx < width ? x[c * plane + sy * width + sx]! : 0;
+          rows[at] = sy >= 0 && sy < height && sx >= 0 && sx < width ? x[c * pixels + sy * width + sx]! : 0;
         }
       }
     }
