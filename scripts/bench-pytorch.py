@@ -13,6 +13,8 @@ Node side can alternate esrvid and PyTorch runs (ABAB) within one suite. Request
   {"cmd": "time", "key": K, "input": "in.u8", "batch": B, "height": H, "width": W}  -> {"ok": true, "ms": T}
         one timed frame-to-frame run on the same frames esrvid gets: uint8 NHWC in, uint8 NHWC
         out, as esrvid's model does
+  {"cmd": "profile", "key": K, "input": "in.u8", "batch": B, "height": H, "width": W, "runs": R}
+      -> {"ok": true, "wallMs": [...], "kernelMsPerRun": T, "kernels": [...], "operators": [...]}
   {"cmd": "release", "key": K}, {"cmd": "info"}, {"cmd": "quit"}
 
 On a GPU (--device cuda, with --half for float16, as Real-ESRGAN's own inference script runs by
@@ -178,6 +180,38 @@ def float_to_frames(out):
     return out.mul(255.0).clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu()
 
 
+def profile(model, req):
+    """`runs` frame-to-frame runs under PyTorch's profiler (after two unprofiled ones): the GPU
+    kernels by total time, and the operators by their own device time, per run."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+    n, h, w, runs = req['batch'], req['height'], req['width'], req.get('runs', 3)
+    frames = read_tensor(req['input'], torch.uint8).reshape(n, h, w, 3)
+    frames = frames.pin_memory() if DEVICE.type == 'cuda' else frames
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if DEVICE.type == 'cuda' else [])
+    with torch.inference_mode():
+        for _ in range(2):
+            float_to_frames(model(frames_to_float(frames)))
+        wall = []
+        with torch_profile(activities=activities) as prof:
+            for _ in range(runs):
+                started = time.perf_counter()
+                float_to_frames(model(frames_to_float(frames)))
+                wall.append((time.perf_counter() - started) * 1000)
+    device_us = lambda e: getattr(e, 'self_device_time_total', None) or getattr(e, 'self_cuda_time_total', 0)
+    kernels = {}
+    for e in prof.events():
+        if getattr(e, 'device_type', None) is not None and str(e.device_type).endswith('CUDA'):
+            k = kernels.setdefault(e.name, [0.0, 0])
+            k[0] += e.time_range.elapsed_us()
+            k[1] += 1
+    top = sorted(kernels.items(), key=lambda kv: -kv[1][0])
+    ops = sorted(prof.key_averages(), key=lambda e: -device_us(e))
+    return {'ok': True, 'wallMs': wall,
+            'kernelMsPerRun': sum(v[0] for v in kernels.values()) / 1000 / runs,
+            'kernels': [{'name': k[:160], 'msPerRun': v[0] / 1000 / runs, 'perRun': v[1] / runs} for k, v in top[:30]],
+            'operators': [{'name': e.key, 'deviceMsPerRun': device_us(e) / 1000 / runs, 'perRun': e.count / runs} for e in ops[:20] if device_us(e) > 0]}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--threads', type=int, required=True)
@@ -248,6 +282,8 @@ def main():
                     ms = (time.perf_counter() - started) * 1000
                 peak = torch.cuda.max_memory_allocated(DEVICE) if DEVICE.type == 'cuda' else None
                 reply({'ok': True, 'ms': ms, 'shape': list(frames.shape), 'peakBytes': peak})
+            elif cmd == 'profile':
+                reply(profile(models[req['key']], req))
             else:
                 reply({'ok': False, 'error': f'unknown command {cmd}'})
         except Exception as e:  # reported to the Node side, which decides

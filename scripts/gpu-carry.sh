@@ -9,7 +9,8 @@
 #          install uses) with its CUDA kernels for GPUs other than SM (default 90: H100) zeroed,
 #          so it compresses from 230 to ~38 MB (for the transfer only: doctor then reports it as not
 #          the pinned build), and the first part of realesrgan-x4plus's weights
-#   part3: the rest of the weights
+#   part3: the rest of the weights, FFmpeg and FFprobe (the bundled static builds, xz) for the
+#          end-to-end runs
 #
 # Each part has a step.sh to run on the host from the repository root, in order:
 #   part1/step.sh   unpack Node, node_modules, ONNX Runtime; install realesr-general-x4v3
@@ -20,7 +21,7 @@
 # PyTorch python for TORCH=fp16). Measured 2026-11-27: the three transfers and unpacking took
 # under a minute of device time; the measurements about two minutes per run.
 #
-# Needs: npm (registry access), xz, python3, readelf. Takes a few minutes (xz).
+# Needs: npm (registry access), xz, python3, readelf, npm ci done here (FFmpeg from node_modules). Takes a few minutes (xz).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -84,6 +85,10 @@ cp "$M"/realesrgan-x4fast.* "$M/realesrgan-x4plus.param" "$OUT/part1/ncnn/"
 split -b 20000000 -d -a 1 "$M/realesrgan-x4plus.bin" "$WORK/x4p."
 mv "$WORK/x4p.0" "$OUT/part2/" && mv "$WORK"/x4p.* "$OUT/part3/"
 
+say "FFmpeg and FFprobe"
+xz -T0 -6 -c node_modules/@ffmpeg-installer/linux-x64/ffmpeg > "$OUT/part3/ffmpeg.xz"
+xz -T0 -6 -c node_modules/@ffprobe-installer/linux-x64/ffprobe > "$OUT/part3/ffprobe.xz"
+
 cat > "$OUT/part1/step.sh" <<'EOF'
 #!/bin/bash
 # GPU host, call 1: Node, node_modules and ONNX Runtime unpacked (kept in .cache/gpu-host and node_modules between calls).
@@ -111,6 +116,9 @@ cat > "$OUT/part3/step.sh" <<'EOF'
 # MEASURE_ENV: scripts/gpu-measure.sh's knobs, e.g. "TORCH=fp16 QUALITY=1 E2E=0 PRECISIONS=fp16".
 H=.cache/gpu-host; C=.cache/gpu-carry/part3
 cp $C/x4p.* $H/ncnn/ && cat $(ls $H/ncnn/x4p.* | sort) > $H/ncnn/realesrgan-x4plus.bin
+unxz_to() { xz -dc "$1" > "$2" 2>/dev/null || python3 -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' "$1" "$2"; }
+unxz_to $C/ffmpeg.xz node_modules/@ffmpeg-installer/linux-x64/ffmpeg && unxz_to $C/ffprobe.xz node_modules/@ffprobe-installer/linux-x64/ffprobe
+chmod +x node_modules/@ffmpeg-installer/linux-x64/ffmpeg node_modules/@ffprobe-installer/linux-x64/ffprobe
 $H/node dist/cli.js models pull realesrgan-x4plus --from $H/ncnn 2>&1 | tail -1
 mkdir -p $OUT/keep
 env NODE=$H/node CUDA_PROVIDER_DIR=$H/provider KEEP_DIR=$OUT/keep ${MEASURE_ENV:-} \

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Pure-inference frames/s on a GPU, for scripts/gpu-measure.sh: esrvid's own Upscaler (worker
- * thread, session options, reused slots) on synthetic frames, for each model x precision x frame
+ * thread, session options, reused slots; one lane: what one call costs, while lanes side by side
+ * are scripts/gpu-concurrency.mjs's question) on synthetic frames, for each model x precision x frame
  * size x batch. Per case: one warm-up run (cuDNN's algorithm search happens there; its time is
  * reported apart), then up to --runs measured runs (fewer if --max-case-s is reached), median
  * frames/s, and the GPU memory nvidia-smi saw in use at the peak of the case. A batch that runs
@@ -133,7 +134,7 @@ for (const [name, precision, layout] of variants) {
   try {
     const model = await resolveModel(name, { device: o.device, precision });
     const started = performance.now();
-    up = await Upscaler.start({ modelPath: model.path, scale: model.scale, device: o.device, gpu: o.gpu, session: layoutSession(layout) });
+    up = await Upscaler.start({ modelPath: model.path, scale: model.scale, device: o.device, gpu: o.gpu, lanes: 1, session: layoutSession(layout) });
     log(`${name} ${precision} ${layout}: loaded on ${o.device} in ${(performance.now() - started).toFixed(0)} ms${up.outputsCopied ? ' (outputs copied)' : ''}`);
     for (const [w, h] of o.sizes) {
       let fitsOneFrame = true;
@@ -257,7 +258,7 @@ async function quality() {
     for (const precision of o.precisions) {
       for (const layout of o.layouts) {
         const model = await resolveModel(name, { device: o.device, precision });
-        const up = await Upscaler.start({ modelPath: model.path, scale: model.scale, device: o.device, gpu: o.gpu, session: layoutSession(layout) });
+        const up = await Upscaler.start({ modelPath: model.path, scale: model.scale, device: o.device, gpu: o.gpu, lanes: 1, session: layoutSession(layout) });
         try {
           const per = [];
           for (const [i, f] of frames.entries()) per.push({ frame: f.name, width: f.width, height: f.height, psnrDb: psnr(await upscale(up, f), reference[i]) });

@@ -25,7 +25,7 @@
 #
 # Knobs (environment): GPU (0), RUNS (5), MODELS, SIZES, PRECISIONS, BATCHES (comma lists),
 # MAX_CASE_S (30), MAX_BATCH_MP (4.2), TILE (512), TORCH, QUALITY, INFERENCE (1; 0 skips step 4),
-# LAYOUTS (nchw,nhwc on CUDA: the graph as filed and arranged channels-last), E2E (1), E2E_FRAMES (48), E2E_SPECS ("WxH model [extra options];..."), MODELS_FROM,
+# LAYOUTS (nchw,nhwc on CUDA: the graph as filed and arranged channels-last), PROFILE, CONCURRENCY, MAX_PROFILE_S (120), E2E (1), E2E_FRAMES (48), E2E_SPECS ("WxH model [extra options];..."), MODELS_FROM,
 # DEVICE (cuda; webgpu works too, and cpu for a smoke test of this script).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -90,6 +90,50 @@ if [[ "${INFERENCE:-1}" == 1 ]]; then
   wait "$pid" || say "gpu-measure.mjs exited with status $? (its results so far are kept)"
 fi
 
+# 4b. PROFILE="model WxH[;...]" (or model@WxH, for a value passed through word splitting): where each run's time goes (scripts/gpu-profile.mjs), the layout
+#     and precision the CLI uses (nhwc, fp16; else the first of LAYOUTS and PRECISIONS): ONNX Runtime's per-node
+#     times as launched, and with CUDA_LAUNCH_BLOCKING=1 (each node's time is then its GPU time);
+#     PyTorch's kernel profile of the same shape (TORCH set) with the first.
+echo '[]' > "$WORK/profiles.json"
+if [[ -n "${PROFILE:-}" ]]; then
+  IFS=';' read -r -a pspecs <<< "$PROFILE"
+  files=()
+  n=0
+  playout="$(cut -d, -f1 <<< "${LAYOUTS:-$([[ "$DEVICE" == cuda ]] && echo nhwc || echo nchw)}")"
+  for spec in "${pspecs[@]}"; do
+    read -r pmodel psize <<< "${spec/@/ }"
+    for blocking in 0 1; do
+      n=$((n + 1))
+      torcharg=(); [[ -n "${TORCH:-}" && "$blocking" == 0 ]] && torcharg=(--torch 1)
+      env CUDA_LAUNCH_BLOCKING="$blocking" timeout -k 5 "${MAX_PROFILE_S:-120}" "$NODE" scripts/gpu-profile.mjs --device "$DEVICE" --gpu "$GPU" --model "$pmodel" --size "$psize" \
+        --precision "$(cut -d, -f1 <<< "${PRECISIONS:-fp16}")" --layout "$playout" --runs "${RUNS:-3}" "${torcharg[@]}" --out "$WORK/profile-$n.json" > /dev/null \
+        && files+=("$WORK/profile-$n.json") || say "profile $spec (launch blocking $blocking) failed"
+    done
+  done
+  [[ ${#files[@]} -gt 0 ]] && "$NODE" -e '
+const fs = require("fs");
+fs.writeFileSync(process.argv[1], JSON.stringify(process.argv.slice(2).map((f) => JSON.parse(fs.readFileSync(f, "utf8")))));' "$WORK/profiles.json" "${files[@]}"
+fi
+
+# 4c. CONCURRENCY="model WxH[;...]" (or model@WxH): frames/s of 1, 2 and 3 sessions on the GPU at
+#     once (scripts/gpu-concurrency.mjs): whether one session's frame copies can overlap another's kernels.
+echo '[]' > "$WORK/concurrency.json"
+if [[ -n "${CONCURRENCY:-}" ]]; then
+  IFS=';' read -r -a cspecs <<< "$CONCURRENCY"
+  files=()
+  n=0
+  for spec in "${cspecs[@]}"; do
+    read -r cmodel csize <<< "${spec/@/ }"
+    n=$((n + 1))
+    timeout -k 5 "${MAX_PROFILE_S:-120}" "$NODE" scripts/gpu-concurrency.mjs --device "$DEVICE" --gpu "$GPU" --model "$cmodel" --size "$csize" \
+      --precision "$(cut -d, -f1 <<< "${PRECISIONS:-fp16}")" --out "$WORK/concurrency-$n.json" > /dev/null \
+      && files+=("$WORK/concurrency-$n.json") || say "concurrency $spec failed"
+  done
+  [[ ${#files[@]} -gt 0 ]] && "$NODE" -e '
+const fs = require("fs");
+fs.writeFileSync(process.argv[1], JSON.stringify(process.argv.slice(2).map((f) => JSON.parse(fs.readFileSync(f, "utf8")))));' "$WORK/concurrency.json" "${files[@]}"
+fi
+
 echo '[]' > "$WORK/e2e.json"
 if [[ "${E2E:-1}" == 1 ]]; then
   # The binaries the CLI itself will use (ESRVID_FFMPEG/ESRVID_FFPROBE, else the bundled ones), found once.
@@ -126,7 +170,7 @@ const out = process.argv.slice(1).map((f) => {
   let audio; try { const [a, b] = fs.readFileSync(f.replace(/ndjson$/, "audio.txt"), "utf8").trim().split("\n"); audio = { source: a, output: b, identical: a === b && a !== "none" }; } catch {}
   if (!done) return { file: f, error: error?.message ?? "no done event", start };
   const busy = Object.fromEntries(Object.entries(done.stageMs).map(([k, v]) => [k, v / done.elapsedMs]));
-  return { model: start.model, inputSize: start.inputSize, device: start.device, precision: start.precision, batch: start.batch, tile: start.tile,
+  return { model: start.model, inputSize: start.inputSize, device: start.device, precision: start.precision, batch: start.batch, lanes: start.lanes, tile: start.tile,
     frames: done.frames, elapsedMs: done.elapsedMs, fps: done.frames / (done.elapsedMs / 1000), stageMs: done.stageMs, busyShare: busy,
     bound: Object.entries(busy).sort((a, b) => b[1] - a[1])[0][0], peakRssBytes: done.peakRssBytes, output: probe, audio, done, warnings: ev.filter((e) => e.type === "warning").map((e) => e.message) };
 });
@@ -138,5 +182,5 @@ fi
 
 "$NODE" -e '
 const fs = require("fs");
-const [doctor, inference, e2e] = process.argv.slice(1).map((f) => JSON.parse(fs.readFileSync(f, "utf8")));
-process.stdout.write(JSON.stringify({ doctor, inference, endToEnd: e2e }, null, 2) + "\n");' "$WORK/doctor.json" "$WORK/inference.json" "$WORK/e2e.json"
+const [doctor, inference, e2e, profiles, concurrency] = process.argv.slice(1).map((f) => JSON.parse(fs.readFileSync(f, "utf8")));
+process.stdout.write(JSON.stringify({ doctor, inference, endToEnd: e2e, profiles, concurrency }, null, 2) + "\n");' "$WORK/doctor.json" "$WORK/inference.json" "$WORK/e2e.json" "$WORK/profiles.json" "$WORK/concurrency.json"

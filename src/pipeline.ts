@@ -266,16 +266,16 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   let batch = o.batch ?? 1;
   // A GPU's kernels index tensors with 32-bit integers: no call may hold more input pixels than that allows.
   const maxPixels = device === 'cpu' ? Infinity : indexablePixels(peakElementsPerPixel(model.architecture, model.scale));
+  // Every lane holds its own batch in memory at once; a window may not exceed the indexable size either.
+  const lanes = upscaler.lanes;
   if (device === 'cuda') {
     const free = (await queryGpus()).gpus[o.gpu ?? 0]?.memoryFreeBytes;
     if (free !== undefined && Number.isFinite(free)) {
       bytesPerPixel = gpuBytesPerPixel(bytesPerPixel, model.precision === 'fp16' ? 'fp16' : 'fp32');
-      budget = o.memoryBudget ?? gpuMemoryBudget(free, (await stat(model.path)).size);
-      batch = o.batch ?? autoBatch(inW, inH, bytesPerPixel, budget, { maxPixels });
+      budget = o.memoryBudget ?? gpuMemoryBudget(free, (await stat(model.path)).size, lanes);
+      batch = o.batch ?? autoBatch(inW, inH, bytesPerPixel, budget / lanes, { maxPixels });
     }
   }
-  // Every lane holds its own batch in memory at once; a window may not exceed the indexable size either.
-  const lanes = upscaler.lanes;
   const tileBudget = Math.min(budget, maxPixels * bytesPerPixel);
   const tile = o.tile === undefined || o.tile === 'auto' ? autoTileSize(inW, inH, batch * lanes, tilePad, bytesPerPixel, tileBudget) : o.tile;
   const tilePlan = tile > 0 && (inW > tile || inH > tile) ? planTiles(inW, inH, tile, tilePad) : undefined;

@@ -140,6 +140,12 @@ export class TorchReference {
     return { ms: r.ms as number, peakBytes: (r.peakBytes as number | null) ?? null };
   }
 
+  /** `runs` runs under PyTorch's profiler: GPU kernels and operators by time per run (scripts/bench-pytorch.py). */
+  async profile(key: string, input: string, batch: number, width: number, height: number, runs: number): Promise<TorchProfile> {
+    const { ok: _, ...r } = await this.request({ cmd: 'profile', key, input, batch, width, height, runs });
+    return r as unknown as TorchProfile;
+  }
+
   async release(key: string): Promise<void> {
     await this.request({ cmd: 'release', key });
   }
@@ -152,6 +158,13 @@ export class TorchReference {
     await gone;
     clearTimeout(timer);
   }
+}
+
+export interface TorchProfile {
+  wallMs: number[];
+  kernelMsPerRun: number;
+  kernels: { name: string; msPerRun: number; perRun: number }[];
+  operators: { name: string; deviceMsPerRun: number; perRun: number }[];
 }
 
 function lastLine(text: string): string {

@@ -107,7 +107,7 @@ export function registerScaleOut(program: Command): void {
     .addOption(new Option('--device <name>', 'where the network runs').choices(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'))
     .option('--gpu <index>', 'which CUDA GPU, counted from 0', numberIn('--gpu', 0, 63, true))
     .option('--threads <n>', 'inference threads (default: all cores; 1 on a GPU)', numberIn('--threads', 1, 256, true))
-    .option('--lanes <n>', 'CPU: frames upscaled side by side per segment (default: one lane per core, up to 4)', numberIn('--lanes', 1, 64, true))
+    .option('--lanes <n>', 'frames upscaled side by side per segment (default: CPU one lane per core, up to 4; CUDA 1)', numberIn('--lanes', 1, 64, true))
     .option('-b, --batch <n>', 'frames per inference call', numberIn('--batch', 1, 64, true))
     .option('--name <name>', 'how status names this worker (default host:pid[:gpuN])')
     .option('--lock-seconds <s>', 'lock on a running segment, renewed while the worker lives; a dead worker\'s segment is retried after it (or ESRVID_LOCK_SECONDS)', numberIn('--lock-seconds', 1, 3600), Number(process.env.ESRVID_LOCK_SECONDS ?? 30))

@@ -29,9 +29,19 @@ export const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
 /** CUDA context, cuDNN workspaces and fragmentation, kept out of the budget. */
 export const GPU_RESERVE_BYTES = 1.5 * 2 ** 30;
 
-/** Device memory inference may plan with: most of what is free, less the weights and the reserve. */
-export function gpuMemoryBudget(freeBytes: number, modelBytes: number): number {
-  return Math.max(0, freeBytes * 0.85 - 2 * modelBytes - GPU_RESERVE_BYTES);
+/**
+ * What each further session (lane) on the same GPU holds besides its activations: its cuDNN
+ * workspace and arena slack (the CUDA context is shared). An estimate; the out-of-memory back-off
+ * covers the rest.
+ */
+export const LANE_RESERVE_BYTES = 0.5 * 2 ** 30;
+
+/**
+ * Device memory the activations of all `lanes` sessions may plan with: most of what is free, less
+ * each session's weights (twice: the file's and the arranged copy while loading) and the reserves.
+ */
+export function gpuMemoryBudget(freeBytes: number, modelBytes: number, lanes = 1): number {
+  return Math.max(0, freeBytes * 0.85 - lanes * 2 * modelBytes - GPU_RESERVE_BYTES - (lanes - 1) * LANE_RESERVE_BYTES);
 }
 
 export function gpuBytesPerPixel(cpuBytesPerPixel: number, precision: Precision): number {

@@ -40,6 +40,21 @@ export function parseDevice(raw: string): DeviceRequest {
 }
 
 /**
+ * CUDA sessions side by side on one GPU by default: one. `--lanes N` runs N, each in its own
+ * worker thread with its own frames in flight, so one session's copies between host and GPU
+ * memory (onnxruntime-node hands over pageable buffers; ONNX Runtime's profile of
+ * realesr-general-x4v3 at 1920x1080 on an H100 showed ~40 ms of GPU work in a ~115 ms call)
+ * overlap another's kernels. Inference alone gains (H100, fp16, batch 1, frames/s with 1 / 2 / 3
+ * sessions, docs/gpu/h100-2026-11-27-lease5-concurrency.json): realesr-general-x4v3 640x360
+ * 65.7 / 133.6 / 173.3, 1920x1080 8.35 / 12.7 / 16.6; realesrgan-x4plus 640x360 11.5 / 13.0 / 13.0.
+ * Whole jobs lost (lease6-e2e-lanes.json, 360 frames, 1 against 3 lanes): realesr-general-x4v3
+ * 640x360 32.1 -> 25.6 frames/s (bound by the encoder on 2560x1440 frames), realesrgan-x4plus
+ * 8.08 -> 6.27 (each session runs its own cuDNN algorithm search, ~11 s for this model, and
+ * holds its own batch): so one lane stays the default.
+ */
+export const CUDA_LANES = 1;
+
+/**
  * ONNX Runtime session options per device.
  *
  * CUDA: onnxruntime-node 1.29 passes only `deviceId` to the CUDA provider; the other options are
@@ -118,6 +133,15 @@ export function cpuLanes(o: { threads?: number; lanes?: number } = {}): { lanes:
   const total = o.threads ?? inferenceCores();
   const lanes = Math.max(1, o.lanes ?? Math.min(total, MAX_AUTO_LANES));
   return { lanes, threadsPerLane: Math.max(1, Math.floor(total / lanes)) };
+}
+
+/**
+ * Lanes on `device`: the CPU's threads split by cpuLanes; CUDA_LANES sessions on a CUDA GPU, one
+ * on WebGPU (not measured with more), each with `threads` host threads; `lanes` when given.
+ */
+export function lanesFor(device: Device, o: { threads?: number; lanes?: number } = {}): { lanes: number; threadsPerLane: number | undefined } {
+  if (device === 'cpu') return cpuLanes(o);
+  return { lanes: Math.max(1, o.lanes ?? (device === 'cuda' ? CUDA_LANES : 1)), threadsPerLane: o.threads };
 }
 
 export interface DeviceAttempt {

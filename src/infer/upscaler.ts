@@ -10,7 +10,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { DeviceError, ModelError } from '../errors.js';
 import type { Precision } from '../models/onnx/graph-builder.js';
 import type { ModelPrecision } from '../models/store.js';
-import { cpuLanes, defaultPrecision, isGpu, precheck, selectDevice, sessionConfig, type Device, type DeviceRequest, type DeviceSelection, type SelectDeps } from './device.js';
+import { defaultPrecision, isGpu, lanesFor, precheck, selectDevice, sessionConfig, type Device, type DeviceRequest, type DeviceSelection, type SelectDeps } from './device.js';
 import { SessionThread, type BatchSlot } from './session-thread.js';
 import type { ExecutionProvider, SessionConfig, WorkerModel } from './worker-protocol.js';
 
@@ -27,7 +27,7 @@ export interface UpscalerOptions {
   executionProviders?: ExecutionProvider[];
   /** Inference threads in all (CPU default: every core). */
   threads?: number;
-  /** CPU sessions side by side, each with threads / lanes threads (default: cpuLanes in src/infer/device.ts); 1 on a GPU. */
+  /** CPU sessions side by side, each with threads / lanes threads (default: cpuLanes in src/infer/device.ts); on CUDA, sessions on the same GPU (default CUDA_LANES in src/infer/device.ts; WebGPU 1). */
   lanes?: number;
   /** The model file's precision: int8 sessions are configured differently (src/infer/device.ts). */
   precision?: ModelPrecision;
@@ -95,7 +95,7 @@ export class Upscaler {
   loadMs = 0;
   device: Device = 'cpu';
   selection: DeviceSelection = { device: 'cpu', skipped: [] };
-  /** Sessions upscaling side by side: calls in flight at once to keep every lane busy. 1 on a GPU. */
+  /** Sessions upscaling side by side: calls in flight at once to keep every lane busy. */
   lanes = 1;
   /** What the lanes hold (load()'s file, size, modification time, scale and configuration). */
   private loadedKey: string | undefined;
@@ -150,14 +150,9 @@ export class Upscaler {
     return u;
   }
 
-  /** Lanes and threads for the device: CPU threads split into lanes; a GPU gets one session. */
+  /** Lanes and threads for the device (lanesFor in src/infer/device.ts). */
   private planLanes(): void {
-    if (isGpu(this.device)) {
-      this.lanes = 1;
-      this.threadsPerLane = this.o.threads;
-      return;
-    }
-    const plan = cpuLanes({ threads: this.o.threads, lanes: this.o.lanes });
+    const plan = lanesFor(this.device, { threads: this.o.threads, lanes: this.o.lanes });
     this.lanes = plan.lanes;
     this.threadsPerLane = plan.threadsPerLane;
   }

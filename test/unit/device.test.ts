@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { DeviceError, ExitCode } from '../../src/errors.js';
-import { cpuLanes, defaultPrecision, deviceFailure, explainDeviceError, inferenceCores, MAX_AUTO_LANES, selectDevice, sessionConfig, type Device } from '../../src/infer/device.js';
+import { cpuLanes, CUDA_LANES, defaultPrecision, deviceFailure, explainDeviceError, inferenceCores, lanesFor, MAX_AUTO_LANES, selectDevice, sessionConfig, type Device } from '../../src/infer/device.js';
 import type { Problem } from '../../src/infer/gpu-libraries.js';
 import { probeModel, runProbe } from '../../src/infer/probe-model.js';
 import { GraphBuilder, type Precision } from '../../src/models/onnx/graph-builder.js';
@@ -171,6 +171,22 @@ describe('CPU lanes', () => {
     expect(cores).toBeGreaterThanOrEqual(1);
     expect(cores).toBeLessThanOrEqual(availableParallelism());
     expect(cpuLanes().lanes).toBe(Math.min(cores, MAX_AUTO_LANES));
+  });
+});
+
+describe('GPU lanes', () => {
+  it('CUDA: one session on the GPU unless --lanes says, each with the given host threads', () => {
+    expect(CUDA_LANES).toBe(1);
+    expect(lanesFor('cuda')).toEqual({ lanes: 1, threadsPerLane: undefined });
+    expect(lanesFor('cuda', { lanes: 3 })).toEqual({ lanes: 3, threadsPerLane: undefined });
+    expect(lanesFor('cuda', { lanes: 1, threads: 2 })).toEqual({ lanes: 1, threadsPerLane: 2 });
+    expect(lanesFor('cuda', { lanes: 0 })).toEqual({ lanes: 1, threadsPerLane: undefined });
+  });
+
+  it('WebGPU: one session unless --lanes says; the CPU splits its threads as cpuLanes does', () => {
+    expect(lanesFor('webgpu').lanes).toBe(1);
+    expect(lanesFor('webgpu', { lanes: 2 }).lanes).toBe(2);
+    expect(lanesFor('cpu', { threads: 8, lanes: 2 })).toEqual(cpuLanes({ threads: 8, lanes: 2 }));
   });
 });
 

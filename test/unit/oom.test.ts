@@ -3,7 +3,7 @@
  * (The retry loop itself runs in test/integration/oom-backoff.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import { autoBatch, gpuBytesPerPixel, gpuMemoryBudget, GPU_RESERVE_BYTES, indexablePixels, MAX_AUTO_BATCH, MAX_TENSOR_ELEMENTS, peakElementsPerPixel } from '../../src/infer/batch-plan.js';
+import { autoBatch, gpuBytesPerPixel, gpuMemoryBudget, GPU_RESERVE_BYTES, indexablePixels, LANE_RESERVE_BYTES, MAX_AUTO_BATCH, MAX_TENSOR_ELEMENTS, peakElementsPerPixel } from '../../src/infer/batch-plan.js';
 import { describePlan, isOutOfMemory, nextPlan, type InferencePlan } from '../../src/infer/oom.js';
 
 describe('isOutOfMemory', () => {
@@ -60,6 +60,13 @@ describe('automatic batch size', () => {
   it('the budget: 85% of free memory less twice the weights and a reserve, never negative', () => {
     expect(gpuMemoryBudget(80 * 2 ** 30, 32 * 2 ** 20)).toBe(80 * 2 ** 30 * 0.85 - 64 * 2 ** 20 - GPU_RESERVE_BYTES);
     expect(gpuMemoryBudget(2 ** 30, 0)).toBe(0);
+  });
+
+  it('several sessions on one GPU: each its weights, each further one a reserve', () => {
+    const one = gpuMemoryBudget(80 * 2 ** 30, 32 * 2 ** 20);
+    expect(gpuMemoryBudget(80 * 2 ** 30, 32 * 2 ** 20, 1)).toBe(one);
+    expect(gpuMemoryBudget(80 * 2 ** 30, 32 * 2 ** 20, 3)).toBe(one - 2 * (64 * 2 ** 20 + LANE_RESERVE_BYTES));
+    expect(gpuMemoryBudget(4 * 2 ** 30, 0, 8)).toBe(0);
   });
 
   it('fp16 needs half the memory per pixel', () => {
