@@ -8,12 +8,21 @@
  * to the main thread in between.
  */
 import { parentPort } from 'node:worker_threads';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { nativeKernel, type NativeKernel } from './native-cpu.js';
 import { runProbe, sessionOptions } from './probe-model.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
 
-let session: ort.InferenceSession | undefined;
+/**
+ * ONNX Runtime, loaded on first need: a lane that runs the fused kernel never loads it (the import
+ * takes 22-33 ms of a core, which at start-up the probes and the decoder want).
+ */
+let ortModule: typeof Ort | undefined;
+async function onnxRuntime(): Promise<typeof Ort> {
+  return (ortModule ??= await import('onnxruntime-node'));
+}
+
+let session: Ort.InferenceSession | undefined;
 /** The model on esrvid's fused kernel instead of a session (src/infer/native-cpu.ts). */
 let native: { kernel: NativeKernel; net: object } | undefined;
 let outputName = 'upscaled';
@@ -28,7 +37,7 @@ let writesInPlace: boolean | undefined;
 let framePerCall = false;
 
 /** Frames first..first+count-1 of a run request, from its input buffer into its output buffer. */
-async function runFrames(session: ort.InferenceSession, msg: Extract<WorkerRequest, { type: 'run' }>, first: number, count: number): Promise<void> {
+async function runFrames(ort: typeof Ort, session: Ort.InferenceSession, msg: Extract<WorkerRequest, { type: 'run' }>, first: number, count: number): Promise<void> {
   const { height, width, scale } = msg;
   const inFrame = height * width * 3;
   const outFrame = inFrame * scale * scale;
@@ -65,7 +74,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
     if (msg.type === 'probe') {
       const started = performance.now();
       try {
-        await runProbe(ort, msg.session, msg.precision);
+        await runProbe(await onnxRuntime(), msg.session, msg.precision);
         post({ type: 'probed', id: msg.id, ok: true, ms: performance.now() - started });
       } catch (err) {
         post({ type: 'probed', id: msg.id, ok: false, message: (err as Error).message ?? String(err), ms: performance.now() - started });
@@ -85,6 +94,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
         return;
       }
       const options = sessionOptions(msg.session);
+      const ort = await onnxRuntime();
       session = typeof msg.model === 'string' ? await ort.InferenceSession.create(msg.model, options) : await ort.InferenceSession.create(msg.model, options);
       writesInPlace = undefined;
       framePerCall = msg.session.framePerCall === true;
@@ -105,7 +115,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
       if (!session) throw new Error('session not initialised');
       // One call for the batch, or one per frame (framePerCall, the CPU), into the same buffers.
       const perCall = framePerCall ? 1 : batch;
-      for (let first = 0; first < batch; first += perCall) await runFrames(session, msg, first, perCall);
+      for (let first = 0; first < batch; first += perCall) await runFrames(ortModule!, session, msg, first, perCall);
       const ms = performance.now() - started;
       post({ type: 'done', id: msg.id, ms, input: msg.input, output: msg.output }, [msg.input, msg.output]);
       return;
