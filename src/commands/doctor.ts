@@ -28,7 +28,7 @@ export interface DoctorReport {
   vulkan: VulkanCheck;
   ffmpeg: { ffmpeg?: string; ffprobe?: string; error?: string };
   /** esrvid's fused CPU kernel for the compact models (src/infer/native-cpu.ts). */
-  nativeKernel: { usable: boolean; reason?: string };
+  nativeKernel: { usable: boolean; isa?: 'avx512' | 'avx2'; reason?: string };
 }
 
 export function registerDoctor(program: Command): Command {
@@ -119,7 +119,7 @@ export function renderDoctor(r: DoctorReport): string {
   section('devices (tried on a probe model, as --device would):');
   for (const d of r.devices) lines.push(`  ${d.device.padEnd(7)} ${d.usable ? 'usable' : `not usable: ${d.reason}`}`);
   lines.push(`  --device auto picks: ${r.auto.device}${r.auto.skipped.length ? ` (${r.auto.skipped.join(' and ')} not usable)` : ''}`);
-  lines.push(`  CPU, compact models: ${r.nativeKernel.usable ? 'esrvid\'s fused kernel (AVX-512)' : `ONNX Runtime; esrvid's fused kernel ${r.nativeKernel.reason}`}`);
+  lines.push(`  CPU, compact models: ${r.nativeKernel.usable ? `esrvid's fused kernel (${r.nativeKernel.isa === 'avx2' ? 'AVX2' : 'AVX-512'})` : `ONNX Runtime; esrvid's fused kernel ${r.nativeKernel.reason}`}`);
 
   section(`CUDA provider (${r.cuda.providerBuild}):`);
   for (const f of r.cuda.providerFiles) {

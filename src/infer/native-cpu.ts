@@ -1,13 +1,14 @@
 /**
  * esrvid's own CPU kernel for SRVGGNetCompact (src/native/srvgg.c): each 3x3 convolution with its
- * per-channel PReLU fused, on one core with AVX-512. ONNX Runtime cannot fuse a per-channel PReLU
+ * per-channel PReLU fused, on one core with AVX-512, or AVX2 where the CPU has no AVX-512. ONNX Runtime cannot fuse a per-channel PReLU
  * (its fused activations take one slope), so there every PReLU costs passes over the feature map
  * of its own; the kernel applies the slope before storing. One call upscales whole frames, uint8
  * in and out, with the graph's own float32 steps at both ends.
  *
  * Used only where it computes exactly the model's graph (src/infer/native-plan.ts recognises it);
  * everything else runs on ONNX Runtime as before. The addon is optional: built by `npm run build` when
- * a C compiler is there (scripts/build-native.mjs), used when the CPU has AVX-512.
+ * a C compiler is there (scripts/build-native.mjs), used when the CPU has AVX-512 or AVX2 with FMA
+ * (ESRVID_NATIVE_ISA=avx2 runs the AVX2 kernels on an AVX-512 CPU, for tests and benchmarks).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -33,6 +34,8 @@ export interface NativeKernel {
   createNet(layers: NativeLayer[], scale: number, outChannels: number): object;
   run(net: object, input: Uint8Array, frames: number, height: number, width: number, output: Uint8Array): void;
   supported(): boolean;
+  /** What createNet's nets run: 'avx512', 'avx2', or '' (none: supported() is false). */
+  isa(): 'avx512' | 'avx2' | '';
 }
 
 /** Built into dist/ (from src/infer/ and dist/infer/ alike: tests run the sources). */
@@ -46,7 +49,7 @@ function load(): NonNullable<typeof loaded> {
   if (!existsSync(NATIVE_ADDON)) return { kernel: null, reason: 'not built (no C compiler at npm ci / npm run build, or not an x86-64 Linux/macOS machine); run npm run build with cc installed' };
   try {
     const k = createRequire(import.meta.url)(NATIVE_ADDON) as NativeKernel;
-    return k.supported() ? { kernel: k } : { kernel: null, reason: 'this CPU has no AVX-512' };
+    return k.supported() ? { kernel: k } : { kernel: null, reason: 'this CPU has neither AVX-512 nor AVX2 with FMA' };
   } catch {
     return { kernel: null, reason: 'the built file does not load here (built for another Node.js or platform)' };
   }
@@ -59,7 +62,7 @@ export function nativeKernel(): NativeKernel | null {
 }
 
 /** Whether the fused kernel runs here, and if not, why (for esrvid doctor). */
-export function nativeKernelStatus(): { usable: boolean; reason?: string } {
+export function nativeKernelStatus(): { usable: boolean; isa?: 'avx512' | 'avx2'; reason?: string } {
   loaded ??= load();
-  return loaded.kernel ? { usable: true } : { usable: false, reason: loaded.reason };
+  return loaded.kernel ? { usable: true, isa: loaded.kernel.isa() || undefined } : { usable: false, reason: loaded.reason };
 }

@@ -17,7 +17,12 @@
  * The frame model's ends are done as the ONNX graph does them, in the same float32 operations:
  * input u8 * (1/255); output = round_half_even(clip((pixel_shuffle(conv_last) + nearest(input)) * 255)).
  *
- * The kernels are compiled for AVX-512 with target attributes and only run after
+ * CPUs without AVX-512 (most laptops) get the same design in AVX2: 8-float ymm vectors and 16
+ * registers, so a strip is 3 pixels x 32 channels (12 accumulators, the weights as FMA memory
+ * operands) and a layer's 64 output channels take two passes over the input strip; a 16-channel
+ * remainder (the last layer's 48) runs 6 pixels x 16 channels.
+ *
+ * The kernels are compiled for AVX-512 and AVX2 with target attributes and only run after
  * __builtin_cpu_supports says so; everything else is plain C, so loading the addon on another
  * CPU is safe (esrvid then keeps ONNX Runtime).
  */
@@ -29,6 +34,7 @@
 #include <string.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma,avx2")))
+#define AVX2 __attribute__((target("avx2,fma")))
 #include <immintrin.h>
 
 typedef struct {
@@ -38,8 +44,11 @@ typedef struct {
   float *slope;           /* [coutPad] or NULL */
 } Layer;
 
+/* Instruction sets the kernel has: what the CPU runs decides, ESRVID_NATIVE_ISA may ask for less. */
+enum { ISA_NONE = 0, ISA_AVX2 = 2, ISA_AVX512 = 3 };
+
 typedef struct {
-  int layers, scale, outCh;
+  int layers, scale, outCh, isa;
   Layer *layer;
   /* Work buffers for the last frame size seen (one net per worker thread: never shared). */
   int h, w;
@@ -116,6 +125,84 @@ AVX512 static void convLayer(const Layer *l, const float *in, float *out, int h,
   }
 }
 
+/* AVX2: a strip of P pixels x 8*V output channels from channel m0 on (V = 4: 32 channels, P = 3;
+   V = 2: 16 channels, P = 6), its V*P accumulators in ymm registers. */
+#define STRIP8_P(V) ((V) == 4 ? 3 : 6)
+
+#define DEF_STRIP8(V, STRIDE)                                                                                               \
+  AVX2 static void strip8_##V##_##STRIDE(const float *in, int rowStride, int cin, const Layer *l, int m0, float *out, int outStride) { \
+    enum { P = STRIP8_P(V) };                                                                                       \
+    /* Broadcasts with _mm256_set1_ps: with _mm256_broadcast_ss (a load through a float pointer)    \
+       GCC 12 stored every accumulator back to the stack after each FMA (3.8x slower). */             \
+    const size_t stride = STRIDE ? (size_t)(STRIDE) : (size_t)l->coutPad;                                           \
+    const float *const weights = l->w + m0, *const slope = l->slope ? l->slope + m0 : NULL;                        \
+    __m256 acc[V][P];                                                                                               \
+    for (int o = 0; o < V; o++) {                                                                                   \
+      __m256 b = _mm256_loadu_ps(l->bias + m0 + 8 * o);                                                             \
+      for (int p = 0; p < P; p++) acc[o][p] = b;                                                                    \
+    }                                                                                                               \
+    for (int ky = 0; ky < 3; ky++)                                                                                  \
+    for (int kx = 0; kx < 3; kx++) {                                                                                \
+      const float *src = in + ky * rowStride + kx * cin;                                                            \
+      const float *wt = weights + (size_t)(ky * 3 + kx) * cin * stride;                                             \
+      for (int c = 0; c < cin; c++, wt += stride) {                                                                 \
+        __m256 wv[V];                                                                                               \
+        _Pragma("GCC unroll 4") for (int o = 0; o < V; o++) wv[o] = _mm256_loadu_ps(wt + 8 * o);                    \
+        _Pragma("GCC unroll 8") for (int p = 0; p < P; p++) {                                                       \
+          __m256 x = _mm256_set1_ps(src[p * cin + c]);                                                              \
+          _Pragma("GCC unroll 4") for (int o = 0; o < V; o++) acc[o][p] = _mm256_fmadd_ps(x, wv[o], acc[o][p]);   \
+        }                                                                                                           \
+      }                                                                                                             \
+    }                                                                                                               \
+    const __m256 zero = _mm256_setzero_ps();                                                                        \
+    if (slope)                                                                                                      \
+      for (int o = 0; o < V; o++) {                                                                                 \
+        const __m256 s = _mm256_loadu_ps(slope + 8 * o);                                                            \
+        for (int p = 0; p < P; p++) acc[o][p] = _mm256_blendv_ps(acc[o][p], _mm256_mul_ps(acc[o][p], s), _mm256_cmp_ps(acc[o][p], zero, _CMP_LT_OQ)); \
+      }                                                                                                             \
+    for (int o = 0; o < V; o++)                                                                                     \
+      for (int p = 0; p < P; p++) _mm256_storeu_ps(out + (size_t)p * outStride + m0 + 8 * o, acc[o][p]);            \
+  }
+/* Strides (the layer's padded output channels) known at compile time for these networks' 64 and
+   48; 0: read from the layer. */
+DEF_STRIP8(4, 64)
+DEF_STRIP8(2, 64)
+DEF_STRIP8(4, 48)
+DEF_STRIP8(2, 48)
+DEF_STRIP8(4, 0)
+DEF_STRIP8(2, 0)
+
+typedef void (*Strip8Fn)(const float *, int, int, const Layer *, int, float *, int);
+
+/* One layer in AVX2: as convLayer, the output channels in blocks of 32 (and a last block of 16). */
+AVX2 static void convLayer8(const Layer *l, const float *in, float *out, int h, int w) {
+  const int inRow = (w + 2) * l->cin, outRow = (w + 2) * l->coutPad;
+  float scratch[6 * 64];
+  memset(out, 0, sizeof(float) * (size_t)outRow);
+  memset(out + (size_t)(h + 1) * outRow, 0, sizeof(float) * (size_t)outRow);
+  for (int y = 1; y <= h; y++) {
+    memset(out + (size_t)y * outRow, 0, sizeof(float) * l->coutPad);
+    memset(out + (size_t)y * outRow + (size_t)(w + 1) * l->coutPad, 0, sizeof(float) * l->coutPad);
+  }
+  for (int y = 0; y < h; y++) {
+    const float *row = in + (size_t)y * inRow;
+    float *orow = out + (size_t)(y + 1) * outRow + l->coutPad;
+    for (int m0 = 0; m0 < l->coutPad;) {
+      const int v = l->coutPad - m0 >= 32 ? 4 : 2, P = STRIP8_P(v);
+      const Strip8Fn strip = l->coutPad == 64 ? (v == 4 ? strip8_4_64 : strip8_2_64)
+                           : l->coutPad == 48 ? (v == 4 ? strip8_4_48 : strip8_2_48)
+                           : (v == 4 ? strip8_4_0 : strip8_2_0);
+      int x = 0;
+      for (; x + P <= w; x += P) strip(row + (size_t)x * l->cin, inRow, l->cin, l, m0, orow + (size_t)x * l->coutPad, l->coutPad);
+      if (x < w) {
+        strip(row + (size_t)x * l->cin, inRow, l->cin, l, m0, scratch, l->coutPad);
+        for (int p = 0; p < w - x; p++) memcpy(orow + (size_t)(x + p) * l->coutPad + m0, scratch + (size_t)p * l->coutPad + m0, sizeof(float) * 8 * v);
+      }
+      m0 += 8 * v;
+    }
+  }
+}
+
 /* Zeroed memory on a 64-byte boundary: a 512-bit load or store that straddles two cache lines
    costs two (calloc's 16-byte alignment made every weight load straddle: 4-5% of a layer). */
 static void *zeroed(size_t bytes) {
@@ -144,8 +231,9 @@ static int ensureBuffers(Net *n, int h, int w) {
 }
 
 /* One frame: u8 h x w x 3 in, u8 (h*scale) x (w*scale) x 3 out. Each layer writes its map's
-   interior and zeroes its border (convLayer); the input map's border is never written. */
-AVX512 static void forward(Net *n, const uint8_t *src, uint8_t *dst) {
+   interior and zeroes its border (convLayer); the input map's border is never written. The ends
+   are compiled for AVX2, which every CPU the kernel runs on has. */
+AVX2 static void forward(Net *n, const uint8_t *src, uint8_t *dst) {
   const int h = n->h, w = n->w, r = n->scale, cp = n->layer[n->layers - 1].coutPad;
   const float inv255 = 1.0f / 255.0f;
   for (int y = 0; y < h; y++)
@@ -154,7 +242,8 @@ AVX512 static void forward(Net *n, const uint8_t *src, uint8_t *dst) {
   const float *in = n->input;
   float *out = n->a;
   for (int i = 0; i < n->layers; i++) {
-    convLayer(&n->layer[i], in, out, h, w);
+    if (n->isa == ISA_AVX512) convLayer(&n->layer[i], in, out, h, w);
+    else convLayer8(&n->layer[i], in, out, h, w);
     in = out;
     out = out == n->a ? n->b : n->a;
   }
@@ -173,6 +262,17 @@ AVX512 static void forward(Net *n, const uint8_t *src, uint8_t *dst) {
           }
         }
     }
+}
+
+/* The widest instruction set this CPU runs, capped by ESRVID_NATIVE_ISA=avx2 (tests and benchmarks of the AVX2 path on AVX-512 machines). */
+static int cpuIsa(void) {
+  __builtin_cpu_init();
+  const char *cap = getenv("ESRVID_NATIVE_ISA");
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && !(cap && strcmp(cap, "avx2") == 0))
+    return ISA_AVX512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return ISA_AVX2;
+  return ISA_NONE;
 }
 
 /* ---- Node-API ---- */
@@ -207,7 +307,8 @@ static napi_value createNet(napi_env env, napi_callback_info info) {
   napi_get_value_int32(env, argv[1], &scale);
   napi_get_value_int32(env, argv[2], &outCh);
   Net *n = calloc(1, sizeof(Net));
-  n->layers = (int)count, n->scale = scale, n->outCh = outCh;
+  n->layers = (int)count, n->scale = scale, n->outCh = outCh, n->isa = cpuIsa();
+  if (n->isa == ISA_NONE) return free(n), throwError(env, "createNet: this CPU has neither AVX-512 nor AVX2 with FMA");
   n->layer = calloc(count, sizeof(Layer));
   for (uint32_t i = 0; i < count; i++) {
     napi_value obj, v;
@@ -276,9 +377,17 @@ static napi_value run(napi_env env, napi_callback_info info) {
 
 static napi_value supported(napi_env env, napi_callback_info info) {
   (void)info;
-  __builtin_cpu_init();
   napi_value v;
-  napi_get_boolean(env, __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"), &v);
+  napi_get_boolean(env, cpuIsa() != ISA_NONE, &v);
+  return v;
+}
+
+/* "avx512", "avx2" or "": what createNet's nets run. */
+static napi_value isa(napi_env env, napi_callback_info info) {
+  (void)info;
+  const int i = cpuIsa();
+  napi_value v;
+  napi_create_string_utf8(env, i == ISA_AVX512 ? "avx512" : i == ISA_AVX2 ? "avx2" : "", NAPI_AUTO_LENGTH, &v);
   return v;
 }
 
@@ -287,6 +396,7 @@ NAPI_MODULE_INIT() {
       {"createNet", NULL, createNet, NULL, NULL, NULL, napi_default, NULL},
       {"run", NULL, run, NULL, NULL, NULL, napi_default, NULL},
       {"supported", NULL, supported, NULL, NULL, NULL, napi_default, NULL},
+      {"isa", NULL, isa, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof *props, props);
   return exports;

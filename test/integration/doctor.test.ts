@@ -61,7 +61,7 @@ describe('esrvid doctor', () => {
     expect(j.ffmpeg.ffmpeg).toMatch(/^ffmpeg version/);
     if (noGpuHere) expect(j.auto).toEqual({ device: 'cpu', skipped: ['cuda', 'webgpu'] });
     // The fused CPU kernel: in use wherever it was built and runs (the build machine, CI).
-    expect(j.nativeKernel).toEqual(nativeKernel() ? { usable: true } : { usable: false, reason: expect.any(String) });
+    expect(j.nativeKernel).toEqual(nativeKernel() ? { usable: true, isa: nativeKernel()!.isa() } : { usable: false, reason: expect.any(String) });
   });
 
   it('says when the fused CPU kernel is off, and that ONNX Runtime runs the compact models then', async () => {

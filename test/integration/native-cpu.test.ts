@@ -19,10 +19,26 @@ import { crop, readRgb } from '../helpers/image.js';
 const { onnx } = onnxProto;
 const cpuFlags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
 const avx512 = ['avx512f', 'avx512dq', 'avx512bw', 'avx512vl'].every((f) => cpuFlags.includes(f));
+const avx2 = ['avx2', 'fma'].every((f) => cpuFlags.includes(f));
 /** npm run build compiles the kernel with `cc` (or $CC) when there is one. */
 const compiler = spawnSync(process.env.CC || 'cc', ['--version'], { stdio: 'ignore' }).status === 0;
-/** Where the kernel runs: the tests of its frames need it (the build machine and CI have both). */
-const usable = avx512 && compiler;
+/** Where the kernel runs: the tests of its frames need it (the build machine and CI have AVX-512 and a compiler). */
+const usable = (avx512 || avx2) && compiler;
+
+/** A net made with the kernel's instruction set capped at `isa` (ESRVID_NATIVE_ISA is read when the net is made). */
+function netFor(kernel: NonNullable<ReturnType<typeof nativeKernel>>, plan: NonNullable<ReturnType<typeof nativePlan>>, isa: 'avx512' | 'avx2'): object {
+  const before = process.env.ESRVID_NATIVE_ISA;
+  process.env.ESRVID_NATIVE_ISA = isa;
+  try {
+    expect(kernel.isa()).toBe(isa);
+    return kernel.createNet(plan.layers, plan.scale, 3);
+  } finally {
+    if (before === undefined) delete process.env.ESRVID_NATIVE_ISA;
+    else process.env.ESRVID_NATIVE_ISA = before;
+  }
+}
+/** The instruction sets this CPU can run the kernel with: both on the build machine. */
+const isas = [...(avx512 ? ['avx512' as const] : []), ...(avx2 ? ['avx2' as const] : [])];
 
 const canonical = (name: string, frames: Uint8Array, n: number, h: number, w: number) => upscaleOnCpu(onnxPath(name), frames, n, h, w);
 const compare = (a: Uint8Array, b: Uint8Array) => {
@@ -38,8 +54,9 @@ async function photoFrames(w: number, h: number, count: number): Promise<Uint8Ar
 }
 
 describe('the native kernel', () => {
-  it('is built and usable here exactly when the CPU has AVX-512 and there is a C compiler', () => {
+  it('is built and usable here exactly when the CPU has AVX-512 or AVX2 and there is a C compiler', () => {
     expect(nativeKernel() !== null).toBe(usable);
+    if (usable && !process.env.ESRVID_NATIVE_ISA) expect(nativeKernel()!.isa()).toBe(avx512 ? 'avx512' : 'avx2');
   });
 
   describe.each([
@@ -56,10 +73,10 @@ describe('the native kernel', () => {
       expect(plan.layers.at(-1)!.slope).toBeUndefined();
     });
 
-    it.runIf(usable)('gives the canonical model\'s frames: a photo at 97x61 (partial strips), two frames in one call', async () => {
+    it.runIf(usable).each(isas)('gives the canonical model\'s frames with %s: a photo at 97x61 (partial strips), two frames in one call', async (isa) => {
       const kernel = nativeKernel()!;
       const plan = nativePlan(readFileSync(onnxPath(name)))!;
-      const net = kernel.createNet(plan.layers, plan.scale, 3);
+      const net = netFor(kernel, plan, isa);
       const [w, h] = [97, 61];
       const frames = await photoFrames(w, h, 2);
       const out = new Uint8Array(2 * w * h * 48);
