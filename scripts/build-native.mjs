@@ -33,7 +33,7 @@ mkdirSync(dirname(out), { recursive: true });
 const cc = process.env.CC || 'cc';
 // macOS resolves Node-API symbols from the node binary at load time only when told to.
 const link = process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : [];
-const args = ['-O3', '-fPIC', '-shared', '-std=c11', '-Wall', '-Wextra', '-Werror', '-fvisibility=hidden', '-I', headers, '-o', out, join(root, 'src', 'native', 'srvgg.c'), '-lm', ...link];
+const args = ['-O3', '-fPIC', '-shared', '-pthread', '-std=c11', '-Wall', '-Wextra', '-Werror', '-fvisibility=hidden', '-I', headers, '-o', out, join(root, 'src', 'native', 'srvgg.c'), '-lm', ...link];
 const r = spawnSync(cc, args, { encoding: 'utf8' });
 if (r.error || r.status !== 0) {
   const why = r.error ? `${cc} not found` : (r.stderr || '').trim().split('\n').slice(0, 3).join(' | ');

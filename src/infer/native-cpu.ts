@@ -31,7 +31,8 @@ export interface NativePlan {
 
 /** The addon's functions (src/native/srvgg.c). */
 export interface NativeKernel {
-  createNet(layers: NativeLayer[], scale: number, outChannels: number): object;
+  /** `threads` (default 1): the net's frames split into bands of rows, one thread each (started on the first frame). */
+  createNet(layers: NativeLayer[], scale: number, outChannels: number, threads?: number): object;
   run(net: object, input: Uint8Array, frames: number, height: number, width: number, output: Uint8Array): void;
   supported(): boolean;
   /** What createNet's nets run: 'avx512', 'avx2', or '' (none: supported() is false). */

@@ -65,8 +65,7 @@ async function modelForSession(path: string, session: SessionConfig): Promise<Wo
     const { arrangeForCuda } = await import('../models/onnx/arrange-for-cuda.js');
     return arrangeForCuda(bytes).bytes ?? bytes;
   }
-  // The native kernel is one thread: a lane of several threads keeps ONNX Runtime.
-  if (session.nativeCpu && session.threads === 1) {
+  if (session.nativeCpu) {
     const { nativeKernel } = await import('./native-cpu.js');
     const { nativePlan } = await import('./native-plan.js');
     const plan = nativeKernel() ? nativePlan(bytes) : undefined;

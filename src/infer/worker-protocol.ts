@@ -25,7 +25,8 @@ export interface SessionConfig {
   arrangeForCuda?: boolean;
   /**
    * Run SRVGGNetCompact float32 models on esrvid's own fused kernel (src/infer/native-cpu.ts) where
-   * it is built and the CPU has AVX-512, one thread per lane; other models and CPUs stay on ONNX Runtime.
+   * it is built and the CPU has AVX-512 or AVX2, with the lane's `threads` (bands of rows); other
+   * models and CPUs stay on ONNX Runtime.
    */
   nativeCpu?: boolean;
   /**

@@ -27,6 +27,7 @@
  * CPU is safe (esrvid then keeps ONNX Runtime).
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -47,13 +48,60 @@ typedef struct {
 /* Instruction sets the kernel has: what the CPU runs decides, ESRVID_NATIVE_ISA may ask for less. */
 enum { ISA_NONE = 0, ISA_AVX2 = 2, ISA_AVX512 = 3 };
 
+typedef struct Net Net;
+
+/* A reusable barrier from a mutex and a condition (macOS has no pthread_barrier_t). */
 typedef struct {
-  int layers, scale, outCh, isa;
+  pthread_mutex_t mutex;
+  pthread_cond_t cond;
+  int count, waiting;
+  unsigned phase;
+} Barrier;
+
+static int barrierInit(Barrier *b, int count) {
+  b->count = count, b->waiting = 0, b->phase = 0;
+  if (pthread_mutex_init(&b->mutex, NULL) != 0) return -1;
+  if (pthread_cond_init(&b->cond, NULL) != 0) return pthread_mutex_destroy(&b->mutex), -1;
+  return 0;
+}
+
+static void barrierWait(Barrier *b) {
+  pthread_mutex_lock(&b->mutex);
+  const unsigned phase = b->phase;
+  if (++b->waiting == b->count) {
+    b->waiting = 0, b->phase++;
+    pthread_cond_broadcast(&b->cond);
+  } else {
+    while (phase == b->phase) pthread_cond_wait(&b->cond, &b->mutex);
+  }
+  pthread_mutex_unlock(&b->mutex);
+}
+
+static void barrierDestroy(Barrier *b) {
+  pthread_cond_destroy(&b->cond);
+  pthread_mutex_destroy(&b->mutex);
+}
+
+/* The threads of a net with more than one (created on its first frame, one of them the caller's):
+   each takes a band of rows of every layer, meeting at a barrier between layers. */
+typedef struct {
+  pthread_t *tids;
+  int count;
+  Barrier barrier;
+  /* The frame every thread works on; quit: the threads return (the net is being freed). */
+  const uint8_t *src;
+  uint8_t *dst;
+  int quit;
+} Team;
+
+struct Net {
+  int layers, scale, outCh, isa, threads;
+  Team *team;
   Layer *layer;
   /* Work buffers for the last frame size seen (one net per worker thread: never shared). */
   int h, w;
   float *input, *a, *b;
-} Net;
+};
 
 /* Pixels a strip covers for OCV output-channel vectors: as many accumulators as leave room for the weights. */
 #define STRIP_P(OCV) ((OCV) == 4 ? 6 : (OCV) == 3 ? 9 : (OCV) == 2 ? 12 : 14)
@@ -97,21 +145,30 @@ DEF_STRIP(4)
 typedef void (*StripFn)(const float *, int, int, const Layer *, float *, int);
 static const StripFn STRIPS[5] = {NULL, strip1, strip2, strip3, strip4};
 
-/* One layer: bordered input (h+2) x (w+2) x cin -> the interior of a bordered (h+2) x (w+2) x coutPad map. */
-AVX512 static void convLayer(const Layer *l, const float *in, float *out, int h, int w) {
+/* The zero border of a layer's output map for output rows y0..y1-1 (and the top and bottom rows when
+   the range touches them), in this layer's layout: the buffer held other layouts (another channel
+   count, the last layer of the previous frame) whose interiors fall on these places. */
+static void zeroBorder(const Layer *l, float *out, int h, int w, int y0, int y1) {
+  const int outRow = (w + 2) * l->coutPad;
+  /* With more threads than rows, bands can be empty: the top and bottom rows go to the one band
+     that has rows at that end. */
+  if (y0 == 0 && y1 > 0) memset(out, 0, sizeof(float) * (size_t)outRow);
+  if (y1 == h && y0 < h) memset(out + (size_t)(h + 1) * outRow, 0, sizeof(float) * (size_t)outRow);
+  for (int y = y0 + 1; y <= y1; y++) {
+    memset(out + (size_t)y * outRow, 0, sizeof(float) * l->coutPad);
+    memset(out + (size_t)y * outRow + (size_t)(w + 1) * l->coutPad, 0, sizeof(float) * l->coutPad);
+  }
+}
+
+/* One layer, output rows y0..y1-1: bordered input (h+2) x (w+2) x cin -> the interior of a bordered
+   (h+2) x (w+2) x coutPad map. */
+AVX512 static void convLayer(const Layer *l, const float *in, float *out, int h, int w, int y0, int y1) {
   const int ocv = l->coutPad / 16, P = STRIP_P(ocv);
   const StripFn strip = STRIPS[ocv];
   const int inRow = (w + 2) * l->cin, outRow = (w + 2) * l->coutPad;
   float scratch[14 * 64];
-  /* The map's zero border in this layer's layout: the buffer held other layouts (another channel
-     count, the last layer of the previous frame) whose interiors fall on these places. */
-  memset(out, 0, sizeof(float) * (size_t)outRow);
-  memset(out + (size_t)(h + 1) * outRow, 0, sizeof(float) * (size_t)outRow);
-  for (int y = 1; y <= h; y++) {
-    memset(out + (size_t)y * outRow, 0, sizeof(float) * l->coutPad);
-    memset(out + (size_t)y * outRow + (size_t)(w + 1) * l->coutPad, 0, sizeof(float) * l->coutPad);
-  }
-  for (int y = 0; y < h; y++) {
+  zeroBorder(l, out, h, w, y0, y1);
+  for (int y = y0; y < y1; y++) {
     const float *row = in + (size_t)y * inRow;
     float *orow = out + (size_t)(y + 1) * outRow + l->coutPad;
     int x = 0;
@@ -175,16 +232,11 @@ DEF_STRIP8(2, 0)
 typedef void (*Strip8Fn)(const float *, int, int, const Layer *, int, float *, int);
 
 /* One layer in AVX2: as convLayer, the output channels in blocks of 32 (and a last block of 16). */
-AVX2 static void convLayer8(const Layer *l, const float *in, float *out, int h, int w) {
+AVX2 static void convLayer8(const Layer *l, const float *in, float *out, int h, int w, int y0, int y1) {
   const int inRow = (w + 2) * l->cin, outRow = (w + 2) * l->coutPad;
   float scratch[6 * 64];
-  memset(out, 0, sizeof(float) * (size_t)outRow);
-  memset(out + (size_t)(h + 1) * outRow, 0, sizeof(float) * (size_t)outRow);
-  for (int y = 1; y <= h; y++) {
-    memset(out + (size_t)y * outRow, 0, sizeof(float) * l->coutPad);
-    memset(out + (size_t)y * outRow + (size_t)(w + 1) * l->coutPad, 0, sizeof(float) * l->coutPad);
-  }
-  for (int y = 0; y < h; y++) {
+  zeroBorder(l, out, h, w, y0, y1);
+  for (int y = y0; y < y1; y++) {
     const float *row = in + (size_t)y * inRow;
     float *orow = out + (size_t)(y + 1) * outRow + l->coutPad;
     for (int m0 = 0; m0 < l->coutPad;) {
@@ -230,25 +282,27 @@ static int ensureBuffers(Net *n, int h, int w) {
   return 1;
 }
 
-/* One frame: u8 h x w x 3 in, u8 (h*scale) x (w*scale) x 3 out. Each layer writes its map's
-   interior and zeroes its border (convLayer); the input map's border is never written. The ends
-   are compiled for AVX2, which every CPU the kernel runs on has. */
-AVX2 static void forward(Net *n, const uint8_t *src, uint8_t *dst) {
+/* Thread t of T's part of one frame: rows [h*t/T, h*(t+1)/T) of the input's scaling, of every
+   layer (a barrier after each: the next layer reads the neighbours' rows) and of the output. */
+AVX2 static void forwardRows(Net *n, const uint8_t *src, uint8_t *dst, int t, int T) {
   const int h = n->h, w = n->w, r = n->scale, cp = n->layer[n->layers - 1].coutPad;
+  const int y0 = (int)((long)h * t / T), y1 = (int)((long)h * (t + 1) / T);
   const float inv255 = 1.0f / 255.0f;
-  for (int y = 0; y < h; y++)
+  for (int y = y0; y < y1; y++)
     for (int x = 0; x < w; x++)
       for (int c = 0; c < 3; c++) n->input[((size_t)(y + 1) * (w + 2) + x + 1) * 3 + c] = (float)src[((size_t)y * w + x) * 3 + c] * inv255;
+  if (T > 1) barrierWait(&n->team->barrier);
   const float *in = n->input;
   float *out = n->a;
   for (int i = 0; i < n->layers; i++) {
-    if (n->isa == ISA_AVX512) convLayer(&n->layer[i], in, out, h, w);
-    else convLayer8(&n->layer[i], in, out, h, w);
+    if (n->isa == ISA_AVX512) convLayer(&n->layer[i], in, out, h, w, y0, y1);
+    else convLayer8(&n->layer[i], in, out, h, w, y0, y1);
+    if (T > 1) barrierWait(&n->team->barrier);
     in = out;
     out = out == n->a ? n->b : n->a;
   }
   /* in: the last layer's output. Pixel shuffle (CRD: channel c*r*r + i*r + j), the input added back. */
-  for (int y = 0; y < h; y++)
+  for (int y = y0; y < y1; y++)
     for (int x = 0; x < w; x++) {
       const float *px = in + ((size_t)(y + 1) * (w + 2) + x + 1) * cp;
       const float *u = n->input + ((size_t)(y + 1) * (w + 2) + x + 1) * 3;
@@ -263,6 +317,79 @@ AVX2 static void forward(Net *n, const uint8_t *src, uint8_t *dst) {
         }
     }
 }
+
+typedef struct {
+  Net *n;
+  int t;
+} TeamSeat;
+
+/* A team thread: waits for a frame (or quit) at the barrier, does its rows, meets the others after. */
+static void *teamThread(void *arg) {
+  TeamSeat *seat = arg;
+  Net *n = seat->n;
+  const int t = seat->t;
+  free(seat);
+  for (;;) {
+    barrierWait(&n->team->barrier);
+    if (n->team->quit) return NULL;
+    forwardRows(n, n->team->src, n->team->dst, t, n->team->count);
+    barrierWait(&n->team->barrier);
+  }
+}
+
+/* The net's other threads, started once; 0 when they cannot be (the net then runs on one thread). */
+static int startTeam(Net *n) {
+  Team *team = calloc(1, sizeof(Team));
+  if (!team) return 0;
+  team->count = n->threads;
+  team->tids = calloc((size_t)n->threads, sizeof(pthread_t));
+  if (!team->tids || barrierInit(&team->barrier, n->threads) != 0) return free(team->tids), free(team), 0;
+  n->team = team;
+  for (int t = 1; t < n->threads; t++) {
+    TeamSeat *seat = malloc(sizeof(TeamSeat));
+    if (!seat || pthread_create(&team->tids[t], NULL, teamThread, (seat->n = n, seat->t = t, seat)) != 0) {
+      /* Fewer threads than asked: the ones started are told to quit, and the net runs alone. */
+      free(seat);
+      team->quit = 1;
+      pthread_mutex_lock(&team->barrier.mutex);
+      team->barrier.count = t; /* threads 1..t-1 and this one */
+      pthread_mutex_unlock(&team->barrier.mutex);
+      barrierWait(&team->barrier);
+      for (int k = 1; k < t; k++) pthread_join(team->tids[k], NULL);
+      barrierDestroy(&team->barrier);
+      free(team->tids), free(team);
+      n->team = NULL, n->threads = 1;
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static void stopTeam(Net *n) {
+  if (!n->team) return;
+  n->team->quit = 1;
+  barrierWait(&n->team->barrier);
+  for (int t = 1; t < n->team->count; t++) pthread_join(n->team->tids[t], NULL);
+  barrierDestroy(&n->team->barrier);
+  free(n->team->tids), free(n->team);
+  n->team = NULL;
+}
+
+/* One frame: u8 h x w x 3 in, u8 (h*scale) x (w*scale) x 3 out. Each layer writes its map's
+   interior and zeroes its border (convLayer); the input map's border is never written. The ends
+   are compiled for AVX2, which every CPU the kernel runs on has. */
+static void forward(Net *n, const uint8_t *src, uint8_t *dst) {
+  if (n->threads > 1 && !n->team) startTeam(n);
+  if (!n->team) {
+    forwardRows(n, src, dst, 0, 1);
+    return;
+  }
+  n->team->src = src, n->team->dst = dst;
+  barrierWait(&n->team->barrier);
+  forwardRows(n, src, dst, 0, n->team->count);
+  barrierWait(&n->team->barrier);
+}
+
 
 /* The widest instruction set this CPU runs, capped by ESRVID_NATIVE_ISA=avx2 (tests and benchmarks of the AVX2 path on AVX-512 machines). */
 static int cpuIsa(void) {
@@ -280,6 +407,7 @@ static int cpuIsa(void) {
 static void freeNet(napi_env env, void *data, void *hint) {
   (void)env, (void)hint;
   Net *n = data;
+  stopTeam(n);
   for (int i = 0; i < n->layers; i++) free(n->layer[i].w), free(n->layer[i].bias), free(n->layer[i].slope);
   free(n->layer), free(n->input), free(n->a), free(n->b), free(n);
 }
@@ -296,10 +424,10 @@ static const float *floatArray(napi_env env, napi_value v, size_t *length) {
   return data;
 }
 
-/* createNet(layers: {weight: Float32Array (OIHW), bias: Float32Array, slope?: Float32Array, cin, cout}[], scale, outCh) */
+/* createNet(layers: {weight: Float32Array (OIHW), bias: Float32Array, slope?: Float32Array, cin, cout}[], scale, outCh, threads = 1) */
 static napi_value createNet(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t count;
   int32_t scale, outCh;
@@ -307,7 +435,14 @@ static napi_value createNet(napi_env env, napi_callback_info info) {
   napi_get_value_int32(env, argv[1], &scale);
   napi_get_value_int32(env, argv[2], &outCh);
   Net *n = calloc(1, sizeof(Net));
+  int32_t threads = 1;
+  if (argc >= 4) {
+    napi_valuetype t;
+    napi_typeof(env, argv[3], &t);
+    if (t == napi_number) napi_get_value_int32(env, argv[3], &threads);
+  }
   n->layers = (int)count, n->scale = scale, n->outCh = outCh, n->isa = cpuIsa();
+  n->threads = threads < 1 ? 1 : threads > 256 ? 256 : threads;
   if (n->isa == ISA_NONE) return free(n), throwError(env, "createNet: this CPU has neither AVX-512 nor AVX2 with FMA");
   n->layer = calloc(count, sizeof(Layer));
   for (uint32_t i = 0; i < count; i++) {

@@ -113,6 +113,25 @@ describe('the native kernel', () => {
     })).toBeUndefined();
   });
 
+  it.runIf(usable)('threads split a frame into bands of rows: the same bytes as one thread, with more threads than rows too', async () => {
+    const kernel = nativeKernel()!;
+    const plan = nativePlan(readFileSync(onnxPath('realesr-animevideov3-x4')))!;
+    for (const [w, h] of [[53, 29], [31, 3]]) {
+      const frames = await photoFrames(w, h, 2);
+      const outputs = [1, 2, 5].map((threads) => {
+        const out = new Uint8Array(2 * w * h * 48);
+        // Two calls: the second reuses the started threads and the maps the first left.
+        kernel.run(kernel.createNet(plan.layers, plan.scale, 3, threads), frames, 2, h, w, out);
+        const net = kernel.createNet(plan.layers, plan.scale, 3, threads);
+        kernel.run(net, frames, 1, h, w, new Uint8Array(w * h * 48));
+        kernel.run(net, frames, 2, h, w, out);
+        return Buffer.from(out);
+      });
+      expect(outputs[1]!.equals(outputs[0]!)).toBe(true);
+      expect(outputs[2]!.equals(outputs[0]!)).toBe(true);
+    }
+  });
+
   it.runIf(usable)('refuses buffers smaller than the frames, in one line', () => {
     const kernel = nativeKernel()!;
     const plan = nativePlan(readFileSync(onnxPath('realesr-animevideov3-x4')))!;
@@ -140,10 +159,26 @@ describe.runIf(usable)('the Upscaler on the CPU', () => {
     }
   });
 
-  it('keeps ONNX Runtime for a lane of two threads, for RRDBNet, and when the configuration says so', async () => {
+  it('runs a lane of two threads on the native kernel too (a preview\'s one lane), with the same frames', async () => {
+    const up = await Upscaler.start({ modelPath: model(), scale: 4, threads: 2, lanes: 1 });
+    try {
+      expect(up.engine).toBe('native');
+      const [w, h] = [40, 24];
+      let slot = up.allocateSlot(1, w, h);
+      const frames = await photoFrames(w, h, 1);
+      new Uint8Array(slot.input).set(frames);
+      slot = (await up.run(slot, 1, w, h)).slot;
+      const { worst, share } = compare(await canonical('realesr-animevideov3-x4', frames, 1, h, w), new Uint8Array(slot.output));
+      expect(worst).toBeLessThanOrEqual(1);
+      expect(share).toBeLessThan(1e-3);
+    } finally {
+      await up.close();
+    }
+  });
+
+  it('keeps ONNX Runtime for RRDBNet, and when the configuration says so', async () => {
     await pullModel('realesrgan-x4plus');
     for (const o of [
-      { modelPath: model(), threads: 2, lanes: 1 },
       { modelPath: onnxPath('realesrgan-x4plus'), threads: 2, lanes: 2 },
       { modelPath: model(), threads: 2, lanes: 2, session: { nativeCpu: false } },
     ]) {
