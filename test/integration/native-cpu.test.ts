@@ -121,7 +121,6 @@ describe('the native kernel', () => {
       const outputs = [1, 2, 5].map((threads) => {
         const out = new Uint8Array(2 * w * h * 48);
         // Two calls: the second reuses the started threads and the maps the first left.
-        kernel.run(kernel.createNet(plan.layers, plan.scale, 3, threads), frames, 2, h, w, out);
         const net = kernel.createNet(plan.layers, plan.scale, 3, threads);
         kernel.run(net, frames, 1, h, w, new Uint8Array(w * h * 48));
         kernel.run(net, frames, 2, h, w, out);
@@ -142,33 +141,19 @@ describe('the native kernel', () => {
 
 describe.runIf(usable)('the Upscaler on the CPU', () => {
   const model = () => onnxPath('realesr-animevideov3-x4');
-  it('runs compact models on the native kernel in one-thread lanes, with the canonical frames', async () => {
-    const up = await Upscaler.start({ modelPath: model(), scale: 4, threads: 2, lanes: 2 });
+  it.each([
+    { lanes: 2, frames: 2, what: 'one-thread lanes' },
+    { lanes: 1, frames: 1, what: 'one lane of two threads (a preview\'s)' },
+  ])('runs compact models on the native kernel in $what, with the canonical frames', async ({ lanes, frames: n }) => {
+    const up = await Upscaler.start({ modelPath: model(), scale: 4, threads: 2, lanes });
     try {
       expect(up.engine).toBe('native');
       const [w, h] = [40, 24];
-      let slot = up.allocateSlot(2, w, h);
-      const frames = await photoFrames(w, h, 2);
+      let slot = up.allocateSlot(n, w, h);
+      const frames = await photoFrames(w, h, n);
       new Uint8Array(slot.input).set(frames);
-      slot = (await up.run(slot, 2, w, h)).slot;
-      const { worst, share } = compare(await canonical('realesr-animevideov3-x4', frames, 2, h, w), new Uint8Array(slot.output));
-      expect(worst).toBeLessThanOrEqual(1);
-      expect(share).toBeLessThan(1e-3);
-    } finally {
-      await up.close();
-    }
-  });
-
-  it('runs a lane of two threads on the native kernel too (a preview\'s one lane), with the same frames', async () => {
-    const up = await Upscaler.start({ modelPath: model(), scale: 4, threads: 2, lanes: 1 });
-    try {
-      expect(up.engine).toBe('native');
-      const [w, h] = [40, 24];
-      let slot = up.allocateSlot(1, w, h);
-      const frames = await photoFrames(w, h, 1);
-      new Uint8Array(slot.input).set(frames);
-      slot = (await up.run(slot, 1, w, h)).slot;
-      const { worst, share } = compare(await canonical('realesr-animevideov3-x4', frames, 1, h, w), new Uint8Array(slot.output));
+      slot = (await up.run(slot, n, w, h)).slot;
+      const { worst, share } = compare(await canonical('realesr-animevideov3-x4', frames, n, h, w), new Uint8Array(slot.output));
       expect(worst).toBeLessThanOrEqual(1);
       expect(share).toBeLessThan(1e-3);
     } finally {
