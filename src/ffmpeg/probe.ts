@@ -91,7 +91,7 @@ function rotationOf(stream: Record<string, any>): number {
   return ((Math.round(deg / 90) * 90) % 360 + 360) % 360;
 }
 
-export async function probe(ffprobe: Binary, path: string): Promise<MediaInfo> {
+export async function probe(ffprobe: Pick<Binary, 'path'>, path: string): Promise<MediaInfo> {
   let st;
   try {
     st = statSync(path);
@@ -101,6 +101,9 @@ export async function probe(ffprobe: Binary, path: string): Promise<MediaInfo> {
   if (st.isDirectory()) throw new InputError(`input ${path} is a directory`, 'give a video file');
   if (st.size === 0) throw new InputError(`input ${path} is empty (0 bytes)`, 'give a video file');
 
+  // The frame-rate sample runs beside the main probe ('V:0' is the stream chosen below: the first
+  // video stream that is not an attached picture), one process's start-up sooner.
+  const variableRate = sampleIsVariableRate(ffprobe, path, 'V:0');
   let json: Record<string, any>;
   try {
     const { stdout } = await promisify(execFile)(ffprobe.path,
@@ -144,7 +147,7 @@ export async function probe(ffprobe: Binary, path: string): Promise<MediaInfo> {
     colorRange: v.color_range,
     rotation: rotationOf(v),
     stillImage: isImageFormat,
-    variableFrameRate: await sampleIsVariableRate(ffprobe, path, v.index),
+    variableFrameRate: await variableRate,
   };
   return {
     path,
@@ -161,10 +164,10 @@ export async function probe(ffprobe: Binary, path: string): Promise<MediaInfo> {
  * Reads the timestamps of the first 300 video packets (demux only, no decoding: milliseconds even
  * for a film) and calls the rate variable when the gaps between frames differ by more than 5%.
  */
-async function sampleIsVariableRate(ffprobe: Binary, path: string, index: number): Promise<boolean> {
+async function sampleIsVariableRate(ffprobe: Pick<Binary, 'path'>, path: string, stream: string): Promise<boolean> {
   try {
     const { stdout } = await promisify(execFile)(ffprobe.path,
-      ['-v', 'error', '-select_streams', String(index), '-read_intervals', '%+#300', '-show_entries', 'packet=pts', '-of', 'csv=p=0', path],
+      ['-v', 'error', '-select_streams', stream, '-read_intervals', '%+#300', '-show_entries', 'packet=pts', '-of', 'csv=p=0', path],
       { maxBuffer: 8 << 20, timeout: 60_000 });
     const pts = stdout.split('\n').filter((l) => /^-?\d+$/.test(l.trim())).map(Number).sort((a, b) => a - b);
     const gaps = pts.slice(1).map((p, i) => p - pts[i]!).filter((g) => g > 0);
