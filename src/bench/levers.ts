@@ -56,7 +56,7 @@ export const LEVERS: readonly Lever[] = [
   },
   {
     name: 'fused kernel',
-    description: 'esrvid\'s own 3x3 convolution with each channel\'s PReLU fused (AVX-512, one thread per lane; src/native/srvgg.c) against ONNX Runtime with the arranged graph',
+    description: 'esrvid\'s own 3x3 convolution with each channel\'s PReLU fused (AVX-512 or AVX2; src/native/srvgg.c) against ONNX Runtime with the arranged graph, in the suite\'s one-thread lanes',
     off: { session: ORT },
     architecture: 'SRVGGNetCompact',
   },
