@@ -1,6 +1,7 @@
 /*
  * SRVGGNetCompact (Real-ESRGAN's compact models: realesr-general-x4v3, realesr-animevideov3-x4)
- * on one CPU core with AVX-512, each 3x3 convolution with its per-channel PReLU fused.
+ * on the CPU with AVX-512 or AVX2, each 3x3 convolution with its per-channel PReLU fused; a net
+ * made for several threads splits each frame into bands of rows.
  *
  * Why: ONNX Runtime's CPU convolutions run these networks' 3x3 convolutions at ~91% of a core's
  * FMA peak, but it cannot fuse a per-channel PReLU into them (its fused activations take one
@@ -18,9 +19,9 @@
  * input u8 * (1/255); output = round_half_even(clip((pixel_shuffle(conv_last) + nearest(input)) * 255)).
  *
  * CPUs without AVX-512 (most laptops) get the same design in AVX2: 8-float ymm vectors and 16
- * registers, so a strip is 3 pixels x 32 channels (12 accumulators, the weights as FMA memory
- * operands) and a layer's 64 output channels take two passes over the input strip; a 16-channel
- * remainder (the last layer's 48) runs 6 pixels x 16 channels.
+ * registers, so a strip is 3 pixels x 32 channels (12 accumulators) and a layer's 64 output
+ * channels take two passes over the input strip; a 16-channel remainder (the last layer's 48)
+ * runs 6 pixels x 16 channels.
  *
  * The kernels are compiled for AVX-512 and AVX2 with target attributes and only run after
  * __builtin_cpu_supports says so; everything else is plain C, so loading the addon on another
@@ -85,8 +86,7 @@ static void barrierDestroy(Barrier *b) {
 /* The threads of a net with more than one (created on its first frame, one of them the caller's):
    each takes a band of rows of every layer, meeting at a barrier between layers. */
 typedef struct {
-  pthread_t *tids;
-  int count;
+  pthread_t *tids; /* [threads]: [0] unused, the caller's */
   Barrier barrier;
   /* The frame every thread works on; quit: the threads return (the net is being freed). */
   const uint8_t *src;
@@ -107,7 +107,8 @@ struct Net {
 #define STRIP_P(OCV) ((OCV) == 4 ? 6 : (OCV) == 3 ? 9 : (OCV) == 2 ? 12 : 14)
 
 #define DEF_STRIP(OCV)                                                                                              \
-  AVX512 static void strip##OCV(const float *in, int rowStride, int cin, const Layer *l, float *out, int outStride) { \
+  AVX512 static void strip##OCV(const float *in, int rowStride, int cin, const Layer *l, int m0, float *out, int outStride) { \
+    (void)m0; /* one block of all the layer's channels: m0 is 0 */                                                 \
     enum { P = STRIP_P(OCV) };                                                                                      \
     __m512 acc[OCV][P];                                                                                             \
     for (int o = 0; o < OCV; o++) {                                                                                 \
@@ -142,7 +143,8 @@ DEF_STRIP(2)
 DEF_STRIP(3)
 DEF_STRIP(4)
 
-typedef void (*StripFn)(const float *, int, int, const Layer *, float *, int);
+/* A strip function: P output pixels of one block of a layer's output channels (from m0 on). */
+typedef void (*StripFn)(const float *in, int rowStride, int cin, const Layer *l, int m0, float *out, int outStride);
 static const StripFn STRIPS[5] = {NULL, strip1, strip2, strip3, strip4};
 
 /* The zero border of a layer's output map for output rows y0..y1-1 (and the top and bottom rows when
@@ -160,38 +162,16 @@ static void zeroBorder(const Layer *l, float *out, int h, int w, int y0, int y1)
   }
 }
 
-/* One layer, output rows y0..y1-1: bordered input (h+2) x (w+2) x cin -> the interior of a bordered
-   (h+2) x (w+2) x coutPad map. */
-AVX512 static void convLayer(const Layer *l, const float *in, float *out, int h, int w, int y0, int y1) {
-  const int ocv = l->coutPad / 16, P = STRIP_P(ocv);
-  const StripFn strip = STRIPS[ocv];
-  const int inRow = (w + 2) * l->cin, outRow = (w + 2) * l->coutPad;
-  float scratch[14 * 64];
-  zeroBorder(l, out, h, w, y0, y1);
-  for (int y = y0; y < y1; y++) {
-    const float *row = in + (size_t)y * inRow;
-    float *orow = out + (size_t)(y + 1) * outRow + l->coutPad;
-    int x = 0;
-    for (; x + P <= w; x += P) strip(row + (size_t)x * l->cin, inRow, l->cin, l, orow + (size_t)x * l->coutPad, l->coutPad);
-    if (x < w) {
-      /* The last pixels of the row: a whole strip into scratch (its reads past the row stay inside the
-         buffer, which has slack at the end), then the pixels that exist. */
-      strip(row + (size_t)x * l->cin, inRow, l->cin, l, scratch, l->coutPad);
-      memcpy(orow + (size_t)x * l->coutPad, scratch, sizeof(float) * (size_t)(w - x) * l->coutPad);
-    }
-  }
-}
-
 /* AVX2: a strip of P pixels x 8*V output channels from channel m0 on (V = 4: 32 channels, P = 3;
    V = 2: 16 channels, P = 6), its V*P accumulators in ymm registers. */
 #define STRIP8_P(V) ((V) == 4 ? 3 : 6)
 
-#define DEF_STRIP8(V, STRIDE)                                                                                               \
-  AVX2 static void strip8_##V##_##STRIDE(const float *in, int rowStride, int cin, const Layer *l, int m0, float *out, int outStride) { \
+#define DEF_STRIP8(V)                                                                                               \
+  AVX2 static void strip8_##V(const float *in, int rowStride, int cin, const Layer *l, int m0, float *out, int outStride) { \
     enum { P = STRIP8_P(V) };                                                                                       \
     /* Broadcasts with _mm256_set1_ps: with _mm256_broadcast_ss (a load through a float pointer)    \
        GCC 12 stored every accumulator back to the stack after each FMA (3.8x slower). */             \
-    const size_t stride = STRIDE ? (size_t)(STRIDE) : (size_t)l->coutPad;                                           \
+    const size_t stride = (size_t)l->coutPad;                                                                       \
     const float *const weights = l->w + m0, *const slope = l->slope ? l->slope + m0 : NULL;                        \
     __m256 acc[V][P];                                                                                               \
     for (int o = 0; o < V; o++) {                                                                                   \
@@ -204,10 +184,10 @@ AVX512 static void convLayer(const Layer *l, const float *in, float *out, int h,
       const float *wt = weights + (size_t)(ky * 3 + kx) * cin * stride;                                             \
       for (int c = 0; c < cin; c++, wt += stride) {                                                                 \
         __m256 wv[V];                                                                                               \
-        _Pragma("GCC unroll 4") for (int o = 0; o < V; o++) wv[o] = _mm256_loadu_ps(wt + 8 * o);                    \
-        _Pragma("GCC unroll 8") for (int p = 0; p < P; p++) {                                                       \
+        for (int o = 0; o < V; o++) wv[o] = _mm256_loadu_ps(wt + 8 * o);                    \
+        for (int p = 0; p < P; p++) {                                                       \
           __m256 x = _mm256_set1_ps(src[p * cin + c]);                                                              \
-          _Pragma("GCC unroll 4") for (int o = 0; o < V; o++) acc[o][p] = _mm256_fmadd_ps(x, wv[o], acc[o][p]);   \
+          for (int o = 0; o < V; o++) acc[o][p] = _mm256_fmadd_ps(x, wv[o], acc[o][p]);   \
         }                                                                                                           \
       }                                                                                                             \
     }                                                                                                               \
@@ -220,37 +200,51 @@ AVX512 static void convLayer(const Layer *l, const float *in, float *out, int h,
     for (int o = 0; o < V; o++)                                                                                     \
       for (int p = 0; p < P; p++) _mm256_storeu_ps(out + (size_t)p * outStride + m0 + 8 * o, acc[o][p]);            \
   }
-/* Strides (the layer's padded output channels) known at compile time for these networks' 64 and
-   48; 0: read from the layer. */
-DEF_STRIP8(4, 64)
-DEF_STRIP8(2, 64)
-DEF_STRIP8(4, 48)
-DEF_STRIP8(2, 48)
-DEF_STRIP8(4, 0)
-DEF_STRIP8(2, 0)
+DEF_STRIP8(4)
+DEF_STRIP8(2)
 
-typedef void (*Strip8Fn)(const float *, int, int, const Layer *, int, float *, int);
+/* A layer's output channels as blocks, each with its strip function and the pixels a strip covers:
+   with AVX-512 one block of every channel; with AVX2 blocks of 32 channels and a last one of 16. */
+typedef struct {
+  StripFn strip;
+  int m0, channels, P;
+} Block;
 
-/* One layer in AVX2: as convLayer, the output channels in blocks of 32 (and a last block of 16). */
-AVX2 static void convLayer8(const Layer *l, const float *in, float *out, int h, int w, int y0, int y1) {
+static int blocksFor(const Layer *l, int isa, Block *blocks) {
+  if (isa == ISA_AVX512) {
+    const int ocv = l->coutPad / 16;
+    blocks[0] = (Block){STRIPS[ocv], 0, l->coutPad, STRIP_P(ocv)};
+    return 1;
+  }
+  int n = 0;
+  for (int m0 = 0; m0 < l->coutPad; n++) {
+    const int v = l->coutPad - m0 >= 32 ? 4 : 2;
+    blocks[n] = (Block){v == 4 ? strip8_4 : strip8_2, m0, 8 * v, STRIP8_P(v)};
+    m0 += 8 * v;
+  }
+  return n;
+}
+
+/* One layer, output rows y0..y1-1: bordered input (h+2) x (w+2) x cin -> the interior of a bordered
+   (h+2) x (w+2) x coutPad map, block by block along each row. */
+static void convLayer(const Layer *l, int isa, const float *in, float *out, int h, int w, int y0, int y1) {
+  Block blocks[4];
+  const int nb = blocksFor(l, isa, blocks);
   const int inRow = (w + 2) * l->cin, outRow = (w + 2) * l->coutPad;
-  float scratch[6 * 64];
+  float scratch[14 * 64];
   zeroBorder(l, out, h, w, y0, y1);
   for (int y = y0; y < y1; y++) {
     const float *row = in + (size_t)y * inRow;
     float *orow = out + (size_t)(y + 1) * outRow + l->coutPad;
-    for (int m0 = 0; m0 < l->coutPad;) {
-      const int v = l->coutPad - m0 >= 32 ? 4 : 2, P = STRIP8_P(v);
-      const Strip8Fn strip = l->coutPad == 64 ? (v == 4 ? strip8_4_64 : strip8_2_64)
-                           : l->coutPad == 48 ? (v == 4 ? strip8_4_48 : strip8_2_48)
-                           : (v == 4 ? strip8_4_0 : strip8_2_0);
+    for (const Block *b = blocks; b < blocks + nb; b++) {
       int x = 0;
-      for (; x + P <= w; x += P) strip(row + (size_t)x * l->cin, inRow, l->cin, l, m0, orow + (size_t)x * l->coutPad, l->coutPad);
+      for (; x + b->P <= w; x += b->P) b->strip(row + (size_t)x * l->cin, inRow, l->cin, l, b->m0, orow + (size_t)x * l->coutPad, l->coutPad);
       if (x < w) {
-        strip(row + (size_t)x * l->cin, inRow, l->cin, l, m0, scratch, l->coutPad);
-        for (int p = 0; p < w - x; p++) memcpy(orow + (size_t)(x + p) * l->coutPad + m0, scratch + (size_t)p * l->coutPad + m0, sizeof(float) * 8 * v);
+        /* The last pixels of the row: a whole strip into scratch (its reads past the row stay inside the
+           buffer, which has slack at the end), then the pixels that exist. */
+        b->strip(row + (size_t)x * l->cin, inRow, l->cin, l, b->m0, scratch, l->coutPad);
+        for (int p = 0; p < w - x; p++) memcpy(orow + (size_t)(x + p) * l->coutPad + b->m0, scratch + (size_t)p * l->coutPad + b->m0, sizeof(float) * b->channels);
       }
-      m0 += 8 * v;
     }
   }
 }
@@ -295,8 +289,7 @@ AVX2 static void forwardRows(Net *n, const uint8_t *src, uint8_t *dst, int t, in
   const float *in = n->input;
   float *out = n->a;
   for (int i = 0; i < n->layers; i++) {
-    if (n->isa == ISA_AVX512) convLayer(&n->layer[i], in, out, h, w, y0, y1);
-    else convLayer8(&n->layer[i], in, out, h, w, y0, y1);
+    convLayer(&n->layer[i], n->isa, in, out, h, w, y0, y1);
     if (T > 1) barrierWait(&n->team->barrier);
     in = out;
     out = out == n->a ? n->b : n->a;
@@ -332,7 +325,7 @@ static void *teamThread(void *arg) {
   for (;;) {
     barrierWait(&n->team->barrier);
     if (n->team->quit) return NULL;
-    forwardRows(n, n->team->src, n->team->dst, t, n->team->count);
+    forwardRows(n, n->team->src, n->team->dst, t, n->threads);
     barrierWait(&n->team->barrier);
   }
 }
@@ -341,7 +334,6 @@ static void *teamThread(void *arg) {
 static int startTeam(Net *n) {
   Team *team = calloc(1, sizeof(Team));
   if (!team) return 0;
-  team->count = n->threads;
   team->tids = calloc((size_t)n->threads, sizeof(pthread_t));
   if (!team->tids || barrierInit(&team->barrier, n->threads) != 0) return free(team->tids), free(team), 0;
   n->team = team;
@@ -369,7 +361,7 @@ static void stopTeam(Net *n) {
   if (!n->team) return;
   n->team->quit = 1;
   barrierWait(&n->team->barrier);
-  for (int t = 1; t < n->team->count; t++) pthread_join(n->team->tids[t], NULL);
+  for (int t = 1; t < n->threads; t++) pthread_join(n->team->tids[t], NULL);
   barrierDestroy(&n->team->barrier);
   free(n->team->tids), free(n->team);
   n->team = NULL;
@@ -386,7 +378,7 @@ static void forward(Net *n, const uint8_t *src, uint8_t *dst) {
   }
   n->team->src = src, n->team->dst = dst;
   barrierWait(&n->team->barrier);
-  forwardRows(n, src, dst, 0, n->team->count);
+  forwardRows(n, src, dst, 0, n->threads);
   barrierWait(&n->team->barrier);
 }
 
