@@ -13,7 +13,7 @@ export interface StartEvent {
   deviceReason?: string;
   precision: string;
   batch: number;
-  /** Inference sessions upscaling side by side (CPU lanes); 1 on a GPU. */
+  /** Inference sessions upscaling side by side (CPU lanes; on CUDA, --lanes sessions on the GPU). */
   lanes?: number;
   /** What runs the network: ONNX Runtime, or esrvid's fused CPU kernel for compact models (src/infer/native-cpu.ts). */
   engine?: 'onnxruntime' | 'native';

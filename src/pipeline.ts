@@ -25,7 +25,7 @@ import { joinSegments } from './encode/join.js';
 import { planRange, rangeFrameTimes, type RangePlan } from './decode/range.js';
 import { CancelledError, DeviceError, EsrvidError, InputError, OutputError, UsageError } from './errors.js';
 import type { PipelineEvent } from './events.js';
-import { ffmpegPaths, findFfmpeg } from './ffmpeg/binaries.js';
+import { findFfmpeg } from './ffmpeg/binaries.js';
 import { planColour } from './ffmpeg/colour.js';
 import { frameDurationUs, probe, type MediaInfo } from './ffmpeg/probe.js';
 import { autoBatch, gpuBytesPerPixel, gpuMemoryBudget, indexablePixels, peakElementsPerPixel } from './infer/batch-plan.js';
@@ -169,14 +169,7 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   if (int8 && o.device !== undefined && o.device !== 'auto') refuseInt8OnGpu(o.device);
   if (o.gpu !== undefined) await checkGpuIndex(o.device ?? 'auto', o.gpu);
 
-  const bins = { ffmpeg: o.ffmpegPath, ffprobe: o.ffprobePath };
-  const finding = findFfmpeg(bins);
-  // The input is probed while the tools' -version checks run (a job's first ~15 ms); a tool that
-  // does not run is still the error reported, before anything the probe found.
-  const ffprobePath = ffmpegPaths(bins).ffprobe;
-  const probing = ffprobePath ? probe({ path: ffprobePath }, o.input) : undefined;
-  probing?.catch(() => undefined);
-  const tools = await finding;
+  const tools = await findFfmpeg({ ffmpeg: o.ffmpegPath, ffprobe: o.ffprobePath });
   // The device is chosen (the default model and precision depend on it), and the inference
   // threads load ONNX Runtime, while FFmpeg probes the input. A bad input still fails first, and
   // the threads are closed once idle: session 2 took this overlap back after a hang in 1 fuzz
@@ -188,7 +181,7 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   opening.catch(() => undefined);
   let ctx: JobContext;
   try {
-    const info = await (probing ?? probe(tools.ffprobe, o.input));
+    const info = await probe(tools.ffprobe, o.input);
     if (!o.segment) checkOutputPath(o.input, o.output, !!o.overwrite);
     const range = o.segment ? segmentRange(o.segment, info) : await planRange(o, info, tools.ffprobe);
     ctx = { started, emit, container, tools, info, range };

@@ -63,16 +63,9 @@ async function describe(path: string, name: string): Promise<Binary> {
 let cached: Promise<FfmpegTools> | undefined;
 let cachedKey = '';
 
-/** Where findFfmpeg will look, without running anything (undefined where nothing is found). */
-export function ffmpegPaths(opts: { ffmpeg?: string; ffprobe?: string } = {}): { ffmpeg?: string; ffprobe?: string } {
-  return {
-    ffmpeg: opts.ffmpeg ?? process.env.ESRVID_FFMPEG ?? bundledPath('@ffmpeg-installer/ffmpeg'),
-    ffprobe: opts.ffprobe ?? process.env.ESRVID_FFPROBE ?? bundledPath('@ffprobe-installer/ffprobe'),
-  };
-}
-
 export function findFfmpeg(opts: { ffmpeg?: string; ffprobe?: string } = {}): Promise<FfmpegTools> {
-  const { ffmpeg: ffmpegPath, ffprobe: ffprobePath } = ffmpegPaths(opts);
+  const ffmpegPath = opts.ffmpeg ?? process.env.ESRVID_FFMPEG ?? bundledPath('@ffmpeg-installer/ffmpeg');
+  const ffprobePath = opts.ffprobe ?? process.env.ESRVID_FFPROBE ?? bundledPath('@ffprobe-installer/ffprobe');
   if (!ffmpegPath) return Promise.reject(new UsageError('no ffmpeg found', 'install esrvid with npm ci, or pass --ffmpeg'));
   if (!ffprobePath) return Promise.reject(new UsageError('no ffprobe found', 'install esrvid with npm ci, or pass --ffprobe'));
   const key = `${ffmpegPath}\0${ffprobePath}`;

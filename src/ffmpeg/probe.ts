@@ -91,7 +91,7 @@ function rotationOf(stream: Record<string, any>): number {
   return ((Math.round(deg / 90) * 90) % 360 + 360) % 360;
 }
 
-export async function probe(ffprobe: Pick<Binary, 'path'>, path: string): Promise<MediaInfo> {
+export async function probe(ffprobe: Binary, path: string): Promise<MediaInfo> {
   let st;
   try {
     st = statSync(path);
@@ -164,7 +164,7 @@ export async function probe(ffprobe: Pick<Binary, 'path'>, path: string): Promis
  * Reads the timestamps of the first 300 video packets (demux only, no decoding: milliseconds even
  * for a film) and calls the rate variable when the gaps between frames differ by more than 5%.
  */
-async function sampleIsVariableRate(ffprobe: Pick<Binary, 'path'>, path: string, stream: string): Promise<boolean> {
+async function sampleIsVariableRate(ffprobe: Binary, path: string, stream: string): Promise<boolean> {
   try {
     const { stdout } = await promisify(execFile)(ffprobe.path,
       ['-v', 'error', '-select_streams', stream, '-read_intervals', '%+#300', '-show_entries', 'packet=pts', '-of', 'csv=p=0', path],

@@ -1,8 +1,9 @@
 /**
  * esrvid's own CPU kernel for SRVGGNetCompact (src/native/srvgg.c): each 3x3 convolution with its
- * per-channel PReLU fused, on one core with AVX-512, or AVX2 where the CPU has no AVX-512. ONNX Runtime cannot fuse a per-channel PReLU
- * (its fused activations take one slope), so there every PReLU costs passes over the feature map
- * of its own; the kernel applies the slope before storing. One call upscales whole frames, uint8
+ * per-channel PReLU fused, with AVX-512, or AVX2 where the CPU has no AVX-512, on a lane's
+ * threads. ONNX Runtime cannot fuse a per-channel PReLU (its fused activations take one slope), so
+ * there every PReLU costs passes over the feature map of its own; the kernel applies the slope
+ * before storing. One call upscales whole frames, uint8
  * in and out, with the graph's own float32 steps at both ends.
  *
  * Used only where it computes exactly the model's graph (src/infer/native-plan.ts recognises it);

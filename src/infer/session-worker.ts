@@ -7,7 +7,6 @@
  * work); queued here, the next call starts the moment the previous one ends, with no round trip
  * to the main thread in between.
  */
-import { availableParallelism } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { nativeKernel, type NativeKernel } from './native-cpu.js';
@@ -90,9 +89,8 @@ async function handle(msg: WorkerRequest): Promise<void> {
       if (typeof msg.model === 'object' && 'native' in msg.model) {
         const kernel = nativeKernel();
         if (!kernel) throw new Error('the native kernel cannot run on this thread');
-        // Threads 0 is ONNX Runtime's "its default": all the cores this process may use.
-        const threads = msg.session.threads || availableParallelism();
-        native = { kernel, net: kernel.createNet(msg.model.native.layers, msg.model.native.scale, 3, threads) };
+        // The Upscaler gives every CPU lane its share of the threads, at least one.
+        native = { kernel, net: kernel.createNet(msg.model.native.layers, msg.model.native.scale, 3, Math.max(1, msg.session.threads)) };
         post({ type: 'ready', loadMs: performance.now() - started, inputNames: [inputName], outputNames: [outputName] });
         return;
       }
