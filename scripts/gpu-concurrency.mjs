@@ -16,13 +16,14 @@
  *        [--sessions 1,2,3] [--frames 6] [--rounds 3] [--gpu 0] [--device cuda] [--out c.json]
  */
 import { writeFile } from 'node:fs/promises';
+import { list, optionValues } from './script-args.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+const args = optionValues();
 const o = {
   model: args.model ?? 'realesr-general-x4v3',
   size: (args.size ?? '1920x1080').split('x').map(Number),
   precision: args.precision ?? 'fp16',
-  sessions: (args.sessions ?? '1,2,3').split(',').map(Number),
+  sessions: list(args.sessions, '1,2,3').map(Number),
   frames: Number(args.frames ?? 6),
   rounds: Number(args.rounds ?? 3),
   gpu: Number(args.gpu ?? 0),

@@ -28,9 +28,9 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { list, optionValues } from './script-args.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
-const list = (v, d) => (v ?? d).split(',').map((s) => s.trim()).filter(Boolean);
+const args = optionValues();
 const o = {
   device: args.device ?? 'cuda',
   gpu: Number(args.gpu ?? 0),

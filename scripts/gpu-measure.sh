@@ -90,6 +90,17 @@ if [[ "${INFERENCE:-1}" == 1 ]]; then
   wait "$pid" || say "gpu-measure.mjs exited with status $? (its results so far are kept)"
 fi
 
+# The JSON files given after the first argument, as one JSON array written to the first.
+json_array() {
+  local out="$1"; shift
+  [[ $# -gt 0 ]] || return 0
+  "$NODE" -e '
+const fs = require("fs");
+fs.writeFileSync(process.argv[1], JSON.stringify(process.argv.slice(2).map((f) => JSON.parse(fs.readFileSync(f, "utf8")))));' "$out" "$@"
+}
+# The precision the profile and concurrency steps use: the first of PRECISIONS (fp16 by default).
+PRECISION1="$(cut -d, -f1 <<< "${PRECISIONS:-fp16}")"
+
 # 4b. PROFILE="model WxH[;...]" (or model@WxH, for a value passed through word splitting): where each run's time goes (scripts/gpu-profile.mjs), the layout
 #     and precision the CLI uses (nhwc, fp16; else the first of LAYOUTS and PRECISIONS): ONNX Runtime's per-node
 #     times as launched, and with CUDA_LAUNCH_BLOCKING=1 (each node's time is then its GPU time);
@@ -106,13 +117,11 @@ if [[ -n "${PROFILE:-}" ]]; then
       n=$((n + 1))
       torcharg=(); [[ -n "${TORCH:-}" && "$blocking" == 0 ]] && torcharg=(--torch 1)
       env CUDA_LAUNCH_BLOCKING="$blocking" timeout -k 5 "${MAX_PROFILE_S:-120}" "$NODE" scripts/gpu-profile.mjs --device "$DEVICE" --gpu "$GPU" --model "$pmodel" --size "$psize" \
-        --precision "$(cut -d, -f1 <<< "${PRECISIONS:-fp16}")" --layout "$playout" --runs "${RUNS:-3}" "${torcharg[@]}" --out "$WORK/profile-$n.json" > /dev/null \
+        --precision "$PRECISION1" --layout "$playout" --runs "${RUNS:-3}" "${torcharg[@]}" --out "$WORK/profile-$n.json" > /dev/null \
         && files+=("$WORK/profile-$n.json") || say "profile $spec (launch blocking $blocking) failed"
     done
   done
-  [[ ${#files[@]} -gt 0 ]] && "$NODE" -e '
-const fs = require("fs");
-fs.writeFileSync(process.argv[1], JSON.stringify(process.argv.slice(2).map((f) => JSON.parse(fs.readFileSync(f, "utf8")))));' "$WORK/profiles.json" "${files[@]}"
+  json_array "$WORK/profiles.json" "${files[@]}"
 fi
 
 # 4c. CONCURRENCY="model WxH[;...]" (or model@WxH): frames/s of 1, 2 and 3 sessions on the GPU at
@@ -126,12 +135,10 @@ if [[ -n "${CONCURRENCY:-}" ]]; then
     read -r cmodel csize <<< "${spec/@/ }"
     n=$((n + 1))
     timeout -k 5 "${MAX_PROFILE_S:-120}" "$NODE" scripts/gpu-concurrency.mjs --device "$DEVICE" --gpu "$GPU" --model "$cmodel" --size "$csize" \
-      --precision "$(cut -d, -f1 <<< "${PRECISIONS:-fp16}")" --out "$WORK/concurrency-$n.json" > /dev/null \
+      --precision "$PRECISION1" --out "$WORK/concurrency-$n.json" > /dev/null \
       && files+=("$WORK/concurrency-$n.json") || say "concurrency $spec failed"
   done
-  [[ ${#files[@]} -gt 0 ]] && "$NODE" -e '
-const fs = require("fs");
-fs.writeFileSync(process.argv[1], JSON.stringify(process.argv.slice(2).map((f) => JSON.parse(fs.readFileSync(f, "utf8")))));' "$WORK/concurrency.json" "${files[@]}"
+  json_array "$WORK/concurrency.json" "${files[@]}"
 fi
 
 echo '[]' > "$WORK/e2e.json"

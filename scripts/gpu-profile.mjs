@@ -22,8 +22,9 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { optionValues } from './script-args.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+const args = optionValues();
 const o = {
   model: args.model ?? 'realesrgan-x4plus',
   size: (args.size ?? '640x360').split('x').map(Number),
