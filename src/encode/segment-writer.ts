@@ -35,10 +35,10 @@ export class SegmentWriter {
   private frames = 0;
   private firstPtsUs = 0;
   private lastPtsUs = 0;
-  /** The last closed segment: its flush, then its record. */
+  /** Every closed segment's flush, then its record, chained in segment order. */
   private closing: Promise<void> = Promise.resolve();
-  /** A closed segment still flushing: its encoder and index, for abort(). */
-  private flushing: { encoder: Encoder; index: number } | undefined;
+  /** Closed segments not yet recorded (their encoders may still be flushing), for abort(). */
+  private readonly unrecorded = new Set<{ encoder: Encoder; index: number }>();
   /** A background close that failed: the next write or finish() throws it. */
   private failure: unknown;
   readonly written: SegmentRecord[] = [];
@@ -65,24 +65,32 @@ export class SegmentWriter {
     if (this.frames === this.o.segmentFrames) await this.closeSegment();
   }
 
-  /** Ends the current segment; its encoder flushes in the background once the one before has finished. */
+  /**
+   * Ends the current segment: its encoder flushes in the background once the segment before is
+   * recorded (the chain is built here, at once, so abort() sees it). Returns when that segment
+   * before is recorded: at most one segment flushes behind the one being written.
+   */
   private async closeSegment(): Promise<void> {
     const encoder = this.encoder!;
     this.encoder = undefined;
     const segment = { index: this.index, frames: this.frames, firstPtsUs: this.firstPtsUs, lastPtsUs: this.lastPtsUs };
     this.index++;
-    await this.closing;
-    if (this.failure) {
-      await encoder.kill();
-      throw this.failure;
-    }
-    this.flushing = { encoder, index: segment.index };
-    const closing = encoder.finish().finally(() => {
-      if (this.flushing?.encoder === encoder) this.flushing = undefined;
-    }).then(() => this.record(segment));
-    this.closing = closing.catch((err: unknown) => {
-      this.failure ??= err;
-    });
+    const entry = { encoder, index: segment.index };
+    this.unrecorded.add(entry);
+    const previous = this.closing;
+    this.closing = previous
+      .then(() => {
+        if (this.failure) throw this.failure;
+        return encoder.finish();
+      })
+      .then(() => this.record(segment))
+      .catch(async (err: unknown) => {
+        this.failure ??= err;
+        await encoder.kill();
+      })
+      .finally(() => this.unrecorded.delete(entry));
+    await previous;
+    if (this.failure) throw this.failure;
   }
 
   /** The flushed segment's file synced and renamed into place, and its record written. */
@@ -110,10 +118,10 @@ export class SegmentWriter {
   async abort(): Promise<void> {
     const encoder = this.encoder;
     this.encoder = undefined;
-    const flushing = this.flushing;
-    await Promise.all([encoder?.kill(), flushing?.encoder.kill()]);
+    const unrecorded = [...this.unrecorded];
+    await Promise.all([encoder?.kill(), ...unrecorded.map((u) => u.encoder.kill())]);
     await this.closing;
     await rm(this.partial(this.index), { force: true });
-    if (flushing) await rm(this.partial(flushing.index), { force: true });
+    for (const u of unrecorded) await rm(this.partial(u.index), { force: true });
   }
 }
