@@ -1,6 +1,6 @@
 /**
  * esrvid's own inference stage, timed: the same Upscaler (worker threads, ONNX Runtime sessions
- * and their options, pre-allocated transferred slots) the pipeline uses on the CPU, lanes
+ * and their options, pre-allocated slots) the pipeline uses on the CPU, lanes
  * included. One timing is a block of two calls per lane, sent at once, as the pipeline keeps
  * every lane busy with a call queued behind the running one; its wall time (thread hand-over
  * included) divided by the calls is the time per call.

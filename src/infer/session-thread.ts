@@ -6,11 +6,12 @@ import { Worker } from 'node:worker_threads';
 import type { Precision } from '../models/onnx/graph-builder.js';
 import { isOutOfMemory } from './oom.js';
 import { ModelError } from '../errors.js';
-import type { SessionConfig, WorkerModel, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import { transferable, type SessionConfig, type SlotBuffer, type WorkerModel, type WorkerReply, type WorkerRequest } from './worker-protocol.js';
 
+/** A batch's frames in, its upscaled frames out (src/infer/upscaler.ts allocateSlot). */
 export interface BatchSlot {
-  input: ArrayBuffer;
-  output: ArrayBuffer;
+  input: SlotBuffer;
+  output: SlotBuffer;
 }
 
 /** A batch that failed; its buffers came back in `slot` (with the input frames still in them). */
@@ -115,12 +116,12 @@ export class SessionThread {
     await loaded;
   }
 
-  /** Upscales `count` frames of width x height from `slot.input` (transferred, handed back). */
+  /** Upscales `count` frames of width x height from `slot.input` into `slot.output` (shared, or transferred and handed back). */
   run(slot: BatchSlot, count: number, width: number, height: number, scale: number): Promise<{ slot: BatchSlot; ms: number }> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     const done = new Promise<{ slot: BatchSlot; ms: number }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    this.post({ type: 'run', id, batch: count, width, height, scale, input: slot.input, output: slot.output }, [slot.input, slot.output]);
+    this.post({ type: 'run', id, batch: count, width, height, scale, input: slot.input, output: slot.output }, transferable(slot.input, slot.output));
     return done;
   }
 

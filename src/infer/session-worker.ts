@@ -1,7 +1,7 @@
 /**
- * Worker thread that owns one ONNX Runtime session (one lane of the Upscaler). Batches arrive as
- * transferred ArrayBuffers and go back the same way: no copies between threads, and the same
- * buffers cycle for the whole job. Runs are taken one at a time, in order: the binding's run()
+ * Worker thread that owns one ONNX Runtime session (one lane of the Upscaler). Batches arrive in
+ * slots of shared memory (the fused kernel) or as transferred ArrayBuffers that go back the same
+ * way (ONNX Runtime): no copies between threads, and the same buffers cycle for the whole job. Runs are taken one at a time, in order: the binding's run()
  * works on a thread of its own, so a second request would otherwise start a second inference
  * beside the first (a one-thread lane would then use two cores, and a GPU session two streams of
  * work); queued here, the next call starts the moment the previous one ends, with no round trip
@@ -11,7 +11,7 @@ import { parentPort } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { nativeKernel, type NativeKernel } from './native-cpu.js';
 import { runProbe, sessionOptions } from './probe-model.js';
-import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
+import { transferable, type WorkerReply, type WorkerRequest } from './worker-protocol.js';
 
 /**
  * ONNX Runtime, loaded on first need: a lane that runs the fused kernel never loads it (the import
@@ -110,7 +110,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
       if (native) {
         // Synchronous on this worker's thread, one frame after another, into the slot's output.
         native.kernel.run(native.net, new Uint8Array(msg.input), batch, msg.height, msg.width, new Uint8Array(msg.output));
-        post({ type: 'done', id: msg.id, ms: performance.now() - started, input: msg.input, output: msg.output }, [msg.input, msg.output]);
+        post({ type: 'done', id: msg.id, ms: performance.now() - started, input: msg.input, output: msg.output }, transferable(msg.input, msg.output));
         return;
       }
       if (!session) throw new Error('session not initialised');
@@ -118,7 +118,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
       const perCall = framePerCall ? 1 : batch;
       for (let first = 0; first < batch; first += perCall) await runFrames(ortModule!, session, msg, first, perCall);
       const ms = performance.now() - started;
-      post({ type: 'done', id: msg.id, ms, input: msg.input, output: msg.output }, [msg.input, msg.output]);
+      post({ type: 'done', id: msg.id, ms, input: msg.input, output: msg.output }, transferable(msg.input, msg.output));
       return;
     }
     if (msg.type === 'close') {
@@ -130,7 +130,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
   } catch (err) {
     const e = err as Error;
     const id = msg.type === 'run' ? msg.id : undefined;
-    const buffers = msg.type === 'run' ? [msg.input, msg.output] : [];
-    post({ type: 'error', id, message: e.message ?? String(err), input: buffers[0], output: buffers[1] }, buffers);
+    const [input, output] = msg.type === 'run' ? [msg.input, msg.output] : [];
+    post({ type: 'error', id, message: e.message ?? String(err), input, output }, transferable(input, output));
   }
 }

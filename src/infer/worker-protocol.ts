@@ -42,17 +42,29 @@ export interface SessionConfig {
  */
 export type WorkerModel = string | Uint8Array | { native: NativePlan };
 
+/**
+ * A slot's memory (src/infer/upscaler.ts allocateSlot): shared with the worker threads where the
+ * fused kernel runs, transferred back and forth where ONNX Runtime does (its Node binding refuses
+ * tensors over shared memory: "Invalid argument").
+ */
+export type SlotBuffer = ArrayBuffer | SharedArrayBuffer;
+
+/** What a message moving a slot's buffers transfers: ArrayBuffers; shared ones need no transfer. */
+export function transferable(...buffers: (SlotBuffer | undefined)[]): ArrayBuffer[] {
+  return buffers.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+}
+
 export type WorkerRequest =
   /** Can this configuration run at all? Runs the tiny probe model (src/infer/probe-model.ts). */
   | { type: 'probe'; id: number; session: SessionConfig; precision: 'fp32' | 'fp16' }
   | { type: 'init'; model: WorkerModel; session: SessionConfig }
-  | { type: 'run'; id: number; batch: number; height: number; width: number; scale: number; input: ArrayBuffer; output: ArrayBuffer }
+  | { type: 'run'; id: number; batch: number; height: number; width: number; scale: number; input: SlotBuffer; output: SlotBuffer }
   | { type: 'close' };
 
 export type WorkerReply =
   | { type: 'probed'; id: number; ok: boolean; message?: string; ms: number }
   | { type: 'ready'; loadMs: number; inputNames: string[]; outputNames: string[] }
-  | { type: 'done'; id: number; ms: number; input: ArrayBuffer; output: ArrayBuffer }
+  | { type: 'done'; id: number; ms: number; input: SlotBuffer; output: SlotBuffer }
   /** A failed run hands its buffers back, so the caller can retry with them. */
-  | { type: 'error'; id: number | undefined; message: string; input?: ArrayBuffer; output?: ArrayBuffer }
+  | { type: 'error'; id: number | undefined; message: string; input?: SlotBuffer; output?: SlotBuffer }
   | { type: 'closed' };

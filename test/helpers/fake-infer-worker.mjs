@@ -17,6 +17,8 @@ const jitterMs = Number(process.env.ESRVID_FAKE_JITTER_MS ?? 0);
 const OOM = "Non-zero status code returned while running Conv node. Name:'Conv_7' Status Message: /onnxruntime_src/onnxruntime/core/framework/bfc_arena.cc:359 void* onnxruntime::BFCArena::AllocateRawInternal(size_t, bool, onnxruntime::Stream*, bool, onnxruntime::WaitNotificationFn) Failed to allocate memory for requested buffer of size 2147483648";
 
 const post = (msg, transfer = []) => parentPort.postMessage(msg, transfer);
+/** As src/infer/worker-protocol.ts transferable(): slots of shared memory are not transferred. */
+const transferable = (...buffers) => buffers.filter((b) => b instanceof ArrayBuffer);
 
 parentPort.on('message', (msg) => {
   if (msg.type === 'probe') return post({ type: 'probed', id: msg.id, ok: true, ms: 0 });
@@ -25,7 +27,7 @@ parentPort.on('message', (msg) => {
   if (msg.type !== 'run') return;
   const { id, batch, width, height, scale } = msg;
   if (batch > maxBatch || batch * width * height > maxPixels) {
-    return post({ type: 'error', id, message: OOM, input: msg.input, output: msg.output }, [msg.input, msg.output]);
+    return post({ type: 'error', id, message: OOM, input: msg.input, output: msg.output }, transferable(msg.input, msg.output));
   }
   const src = new Uint8Array(msg.input);
   const dst = new Uint8Array(msg.output);
@@ -42,7 +44,7 @@ parentPort.on('message', (msg) => {
       }
     }
   }
-  const reply = () => post({ type: 'done', id, ms: 1, input: msg.input, output: msg.output }, [msg.input, msg.output]);
+  const reply = () => post({ type: 'done', id, ms: 1, input: msg.input, output: msg.output }, transferable(msg.input, msg.output));
   let sum = 0;
   for (let i = 0; i < src.length; i += 97) sum += src[i];
   if (jitterMs > 0) setTimeout(reply, (sum % 4) * jitterMs);

@@ -149,10 +149,16 @@ describe.runIf(usable)('the Upscaler on the CPU', () => {
     try {
       expect(up.engine).toBe('native');
       const [w, h] = [40, 24];
-      let slot = up.allocateSlot(n, w, h);
+      const sent = up.allocateSlot(n, w, h);
+      // The fused kernel's slots are shared with the lanes: the same memory comes back, written in place.
+      expect(sent.input).toBeInstanceOf(SharedArrayBuffer);
+      expect(sent.output).toBeInstanceOf(SharedArrayBuffer);
       const frames = await photoFrames(w, h, n);
-      new Uint8Array(slot.input).set(frames);
-      slot = (await up.run(slot, n, w, h)).slot;
+      new Uint8Array(sent.input).set(frames);
+      new Uint8Array(sent.output).fill(7);
+      const slot = (await up.run(sent, n, w, h)).slot;
+      expect(new Uint8Array(slot.output)[0]).toBe(new Uint8Array(sent.output)[0]);
+      expect(Buffer.from(sent.output).equals(Buffer.from(slot.output))).toBe(true);
       const { worst, share } = compare(await canonical('realesr-animevideov3-x4', frames, n, h, w), new Uint8Array(slot.output));
       expect(worst).toBeLessThanOrEqual(1);
       expect(share).toBeLessThan(1e-3);
@@ -170,6 +176,8 @@ describe.runIf(usable)('the Upscaler on the CPU', () => {
       const up = await Upscaler.start({ scale: 4, ...o });
       try {
         expect(up.engine).toBe('onnxruntime');
+        // ONNX Runtime's binding refuses tensors over shared memory: its slots are ArrayBuffers, transferred.
+        expect(up.allocateSlot(1, 8, 8).output).toBeInstanceOf(ArrayBuffer);
       } finally {
         await up.close();
       }
