@@ -19,7 +19,7 @@
  * JSON on stdout (and --out): wall ms per run, node ms per run, per operator type (ms per run,
  * nodes, share), per convolution shape, the 15 costliest nodes.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { optionValues } from './script-args.mjs';
@@ -68,7 +68,7 @@ session.endProfiling();
 await session.release();
 
 // The profile: Chrome trace events; 'model_run' (Session) spans each run, 'Node' events its nodes.
-const file = (await import('node:fs')).readdirSync(tmp).find((f) => f.endsWith('.json'));
+const file = (await readdir(tmp)).find((f) => f.endsWith('.json'));
 const events = JSON.parse(await readFile(join(tmp, file), 'utf8'));
 await rm(tmp, { recursive: true, force: true });
 const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').slice(-o.runs);

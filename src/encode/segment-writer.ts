@@ -10,7 +10,7 @@
  * waiting for that at every boundary stalled the frames behind it. Records are still written in
  * segment order, and at most one segment flushes behind the one being written.
  */
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Binary } from '../ffmpeg/binaries.js';
 import { Encoder } from './encoder.js';
@@ -98,10 +98,15 @@ export class SegmentWriter {
     const partial = this.partial(s.index);
     const file = segmentFile(s.index);
     const fh = await open(partial, 'r');
-    await fh.sync();
-    await fh.close();
+    let bytes: number;
+    try {
+      await fh.sync();
+      bytes = (await fh.stat()).size;
+    } finally {
+      await fh.close();
+    }
     await rename(partial, join(this.o.dir, file));
-    const record: SegmentRecord = { ...s, file, bytes: (await stat(join(this.o.dir, file))).size };
+    const record: SegmentRecord = { ...s, file, bytes };
     await recordSegment(this.o.dir, record);
     this.written.push(record);
     this.o.onSegment?.(record);

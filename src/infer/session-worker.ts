@@ -1,11 +1,11 @@
 /**
  * Worker thread that owns one ONNX Runtime session (one lane of the Upscaler). Batches arrive in
  * slots of shared memory (the fused kernel) or as transferred ArrayBuffers that go back the same
- * way (ONNX Runtime): no copies between threads, and the same buffers cycle for the whole job. Runs are taken one at a time, in order: the binding's run()
- * works on a thread of its own, so a second request would otherwise start a second inference
- * beside the first (a one-thread lane would then use two cores, and a GPU session two streams of
- * work); queued here, the next call starts the moment the previous one ends, with no round trip
- * to the main thread in between.
+ * way (ONNX Runtime): no copies between threads, and the same buffers cycle for the whole job.
+ * Runs are taken one at a time, in order: the binding's run() works on a thread of its own, so a
+ * second request would otherwise start a second inference beside the first (a one-thread lane
+ * would then use two cores, and a GPU session two streams of work); queued here, the next call
+ * starts the moment the previous one ends, with no round trip to the main thread in between.
  */
 import { parentPort } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';

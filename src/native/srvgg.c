@@ -330,6 +330,17 @@ static void *teamThread(void *arg) {
   }
 }
 
+/* Tells the net's other threads to quit at the barrier they wait at, and frees the team. */
+static void stopTeam(Net *n) {
+  if (!n->team) return;
+  n->team->quit = 1;
+  barrierWait(&n->team->barrier);
+  for (int t = 1; t < n->threads; t++) pthread_join(n->team->tids[t], NULL);
+  barrierDestroy(&n->team->barrier);
+  free(n->team->tids), free(n->team);
+  n->team = NULL;
+}
+
 /* The net's other threads, started once; 0 when they cannot be (the net then runs on one thread). */
 static int startTeam(Net *n) {
   Team *team = calloc(1, sizeof(Team));
@@ -340,31 +351,19 @@ static int startTeam(Net *n) {
   for (int t = 1; t < n->threads; t++) {
     TeamSeat *seat = malloc(sizeof(TeamSeat));
     if (!seat || pthread_create(&team->tids[t], NULL, teamThread, (seat->n = n, seat->t = t, seat)) != 0) {
-      /* Fewer threads than asked: the ones started are told to quit, and the net runs alone. */
+      /* Fewer threads than asked: the team is the t threads started (this one included), which
+         stopTeam ends; then the net runs alone. No thread is past the first barrier yet, so its
+         count can change. */
       free(seat);
-      team->quit = 1;
       pthread_mutex_lock(&team->barrier.mutex);
-      team->barrier.count = t; /* threads 1..t-1 and this one */
+      team->barrier.count = n->threads = t;
       pthread_mutex_unlock(&team->barrier.mutex);
-      barrierWait(&team->barrier);
-      for (int k = 1; k < t; k++) pthread_join(team->tids[k], NULL);
-      barrierDestroy(&team->barrier);
-      free(team->tids), free(team);
-      n->team = NULL, n->threads = 1;
+      stopTeam(n);
+      n->threads = 1;
       return 0;
     }
   }
   return 1;
-}
-
-static void stopTeam(Net *n) {
-  if (!n->team) return;
-  n->team->quit = 1;
-  barrierWait(&n->team->barrier);
-  for (int t = 1; t < n->threads; t++) pthread_join(n->team->tids[t], NULL);
-  barrierDestroy(&n->team->barrier);
-  free(n->team->tids), free(n->team);
-  n->team = NULL;
 }
 
 /* One frame: u8 h x w x 3 in, u8 (h*scale) x (w*scale) x 3 out. Each layer writes its map's

@@ -4,7 +4,7 @@
  * part-way through a background close leaves no partial file behind.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findFfmpeg } from '../../src/ffmpeg/binaries.js';
@@ -46,7 +46,7 @@ function firstPixels(file: string): number[][] {
 describe('segment writer', () => {
   it('7 frames in segments of 3: three segments, recorded in order, every frame in its own', { timeout: 60_000 }, async () => {
     const dir = join(root, 'seven');
-    execFileSync('mkdir', ['-p', dir]);
+    mkdirSync(dir, { recursive: true });
     const w = await writer(dir, 3);
     for (let i = 0; i < 3; i++) await w.write(frame(i), i * FRAME_US);
     // The write that filled segment 0 returned with its encoder still flushing: not recorded yet.
@@ -65,7 +65,7 @@ describe('segment writer', () => {
 
   it('an abort while a closed segment still flushes leaves only finished segments, no partial file', { timeout: 60_000 }, async () => {
     const dir = join(root, 'abort');
-    execFileSync('mkdir', ['-p', dir]);
+    mkdirSync(dir, { recursive: true });
     const w = await writer(dir, 2);
     // Segment 0 closes at its second frame and flushes in the background while segment 1 starts.
     for (let i = 0; i < 3; i++) await w.write(frame(i), i * FRAME_US);
