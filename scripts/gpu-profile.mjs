@@ -29,7 +29,8 @@ const o = {
   model: args.model ?? 'realesrgan-x4plus',
   size: (args.size ?? '640x360').split('x').map(Number),
   precision: args.precision ?? 'fp16',
-  layout: args.layout ?? 'nhwc',
+  /** nhwc: cuDNN's channels-last kernels (NhwcConv runs on CUDA only, so the CPU smoke test defaults to nchw). */
+  layout: args.layout ?? ((args.device ?? 'cuda') === 'cpu' ? 'nchw' : 'nhwc'),
   batch: Number(args.batch ?? 1),
   runs: Number(args.runs ?? 3),
   gpu: Number(args.gpu ?? 0),
