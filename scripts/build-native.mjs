@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * Builds esrvid's native CPU kernel (src/native/srvgg.c -> dist/native/srvgg.node), part of
- * `npm run build`. Optional by design: without a C compiler (or on a compiler error) it says so in
- * one line and esrvid runs every model on ONNX Runtime, as it does on CPUs without AVX-512. Only
+ * Builds esrvid's native CPU kernel (src/native/srvgg.c, with its I420 output in yuv.c ->
+ * dist/native/srvgg.node), part of `npm run build`. Optional by design: without a C compiler (or
+ * on a compiler error) it says so in one line and esrvid runs every model on ONNX Runtime, as it
+ * does on CPUs without AVX-512. Only
  * the Node-API headers are needed (the node-api-headers package, no download, no node-gyp); the
  * kernels carry their own AVX-512 target attributes, so the file is built for any x86-64 CPU and
  * checks the CPU it runs on before using them.
@@ -33,7 +34,7 @@ mkdirSync(dirname(out), { recursive: true });
 const cc = process.env.CC || 'cc';
 // macOS resolves Node-API symbols from the node binary at load time only when told to.
 const link = process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : [];
-const args = ['-O3', '-fPIC', '-shared', '-pthread', '-std=c11', '-Wall', '-Wextra', '-Werror', '-fvisibility=hidden', '-I', headers, '-o', out, join(root, 'src', 'native', 'srvgg.c'), '-lm', ...link];
+const args = ['-O3', '-fPIC', '-shared', '-pthread', '-std=c11', '-Wall', '-Wextra', '-Werror', '-fvisibility=hidden', '-I', headers, '-o', out, join(root, 'src', 'native', 'srvgg.c'), join(root, 'src', 'native', 'yuv.c'), '-lm', ...link];
 const r = spawnSync(cc, args, { encoding: 'utf8' });
 if (r.error || r.status !== 0) {
   const why = r.error ? `${cc} not found` : (r.stderr || '').trim().split('\n').slice(0, 3).join(' | ');

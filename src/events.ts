@@ -17,6 +17,8 @@ export interface StartEvent {
   lanes?: number;
   /** What runs the network: ONNX Runtime, or esrvid's fused CPU kernel for compact models (src/infer/native-cpu.ts). */
   engine?: 'onnxruntime' | 'native';
+  /** What the encoder is handed: RGB frames it converts, or I420 the fused kernel's lanes wrote (src/native/yuv.h). */
+  frameFormat?: 'rgb24' | 'yuv420p';
   tile: number;
   /** Expected frames (from the container; may be absent or approximate for some inputs). */
   totalFrames?: number;

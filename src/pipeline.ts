@@ -26,13 +26,14 @@ import { planRange, rangeFrameTimes, type RangePlan } from './decode/range.js';
 import { CancelledError, DeviceError, EsrvidError, InputError, OutputError, UsageError } from './errors.js';
 import type { PipelineEvent } from './events.js';
 import { findFfmpeg } from './ffmpeg/binaries.js';
-import { planColour } from './ffmpeg/colour.js';
+import { i420Matrix, planColour } from './ffmpeg/colour.js';
 import { frameDurationUs, probe, type MediaInfo } from './ffmpeg/probe.js';
 import { autoBatch, gpuBytesPerPixel, gpuMemoryBudget, indexablePixels, peakElementsPerPixel } from './infer/batch-plan.js';
 import { defaultPrecision, isGpu, type DeviceRequest } from './infer/device.js';
 import { queryGpus } from './infer/gpus.js';
 import { describePlan, exceedsIndexRange, nextPlan, type InferencePlan } from './infer/oom.js';
 import { autoTileSize, bytesPerInputPixel, copyWindow, placeCore, planTiles, type TilePlan } from './infer/tiling.js';
+import { nativeKernel } from './infer/native-cpu.js';
 import { InferenceError, Upscaler, type BatchSlot } from './infer/upscaler.js';
 import { FramePool } from './decode/frame-pool.js';
 import type { ModelPrecision } from './models/store.js';
@@ -338,9 +339,15 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   } else await createWorkDir(workDir, job);
 
   const engine = await upscaler.engineOf();
+  // Where the fused kernel runs, its lanes write the encoder's I420 themselves (src/native/yuv.h,
+  // swscale's conversion within a level): the encoder converts nothing and the pipe carries half
+  // the bytes. Only for yuv420p at the network's own size; ESRVID_I420=0 keeps RGB.
+  const i420 = engine === 'native' && upscaler.writesI420 && process.env.ESRVID_I420 !== '0' && pixFmt === 'yuv420p'
+    && outW === frameW && outH === frameH && frameW % 2 === 0 && frameH % 2 === 0 ? i420Matrix(colour) : undefined;
+  const frameFormat = i420 ? 'yuv420p' : 'rgb24';
   emit({
     type: 'start', input: o.input, output: o.output, inputSize: [inW, inH], outputSize: [outW, outH],
-    model: model.name, modelReason: model.reason, device, deviceReason: upscaler.selection.reason, precision: model.precision, batch, lanes, engine, tile: tilePlan ? tile : 0, totalFrames, fps,
+    model: model.name, modelReason: model.reason, device, deviceReason: upscaler.selection.reason, precision: model.precision, batch, lanes, engine, frameFormat, tile: tilePlan ? tile : 0, totalFrames, fps,
   });
   if (tilePlan && (o.tile === undefined || o.tile === 'auto')) {
     emit({ type: 'warning', message: `frames of ${inW}x${inH} need about ${(inW * inH * bytesPerPixel / 2 ** 30).toFixed(1)} GiB with ${model.name}${isGpu(device) ? ` on ${device}` : ''}: upscaling in ${tilePlan.tiles.length} tiles of ${tile} px (--tile to choose)` });
@@ -373,9 +380,9 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   let framesOut = resumedFrames;
   let completed = false;
   const writer = new SegmentWriter({
-    ffmpeg: tools.ffmpeg, dir: workDir, segmentFrames, firstIndex: o.segment?.index ?? resumed.length, frameWidth: frameW, frameHeight: frameH, frameDurationUs: frameUs,
+    ffmpeg: tools.ffmpeg, dir: workDir, segmentFrames, firstIndex: o.segment?.index ?? resumed.length, frameWidth: frameW, frameHeight: frameH, frameFormat, frameDurationUs: frameUs,
     argsFor: (partial) => segmentArgs({
-      ffmpeg: tools.ffmpeg, frameWidth: frameW, frameHeight: frameH, outWidth: outW, outHeight: outH,
+      ffmpeg: tools.ffmpeg, frameWidth: frameW, frameHeight: frameH, frameFormat, outWidth: outW, outHeight: outH,
       settings: { codec, crf: o.crf, preset: o.preset ?? 'medium', pixFmt }, colour, sampleAspectRatio: v.sampleAspectRatio, timeBase: v.timeBase,
     }, partial),
   });
@@ -411,9 +418,13 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       freeSlots.push(tilePlan ? upscaler.allocateSlot(batch, tilePlan.windowW, tilePlan.windowH) : upscaler.allocateSlot(batch, inW, inH));
     }
     const frameOutBytes = frameW * frameH * 3;
+    /** A frame as the encoder takes it: RGB, or I420 (half the bytes). */
+    const frameHandBytes = i420 ? frameOutBytes / 2 : frameOutBytes;
     // Tiled frames are stitched into these before encoding (one per slot: being filled, waiting their turn, being written);
-    // made when tiling starts, which the out-of-memory back-off may do mid-job.
+    // made when tiling starts, which the out-of-memory back-off may do mid-job. With I420 a stitched
+    // RGB frame is converted into one of outI420 (the kernel's toI420, as its lanes would).
     let outFrames: FramePool | undefined;
+    let outI420: FramePool | undefined;
     const ups = upscaler;
     let plan: InferencePlan = { batch, tile: tilePlan ? tile : 0 };
     let tiles: TilePlan | undefined = tilePlan;
@@ -473,8 +484,8 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
      * One inference call. The stage's busy time is the lanes' time shared out over the lanes, so
      * frames / busy seconds stays what the whole stage sustains (the dashboard's capacity).
      */
-    const infer = async (slot: BatchSlot, count: number, width: number, height: number) => {
-      const r = await ups.run(slot, count, width, height);
+    const infer = async (slot: BatchSlot, count: number, width: number, height: number, yuv?: Float32Array) => {
+      const r = await ups.run(slot, count, width, height, yuv);
       stage.infer += r.ms / lanes;
       return r;
     };
@@ -499,7 +510,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       frames.forEach((f, i) => input.set(f.data, i * f.data.byteLength));
       let result: { slot: BatchSlot; ms: number };
       try {
-        result = await infer(slot, frames.length, inW, inH);
+        result = await infer(slot, frames.length, inW, inH, i420);
       } catch (err) {
         if (err instanceof InferenceError && err.slot) giveSlot(err.slot);
         backOff(err, used);
@@ -509,7 +520,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       // Held until inference succeeded, so a retry has them; the decoder may reuse them now.
       for (const f of frames) decoder.pool.release(f.data);
       const back = result.slot;
-      const views = frames.map((_, i) => new Uint8Array(back.output, i * frameOutBytes, frameOutBytes));
+      const views = frames.map((_, i) => new Uint8Array(back.output, i * frameHandBytes, frameHandBytes));
       await handOver(views, frames.map((f) => f.ptsUs - range.shiftUs), () => giveSlot(back));
     };
 
@@ -530,7 +541,15 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
         }
       }
       decoder.pool.release(frame.data);
-      await handOver([out], [frame.ptsUs - range.shiftUs], () => pool.release(out));
+      if (!i420) {
+        await handOver([out], [frame.ptsUs - range.shiftUs], () => pool.release(out));
+        return;
+      }
+      const yuvPool = (outI420 ??= new FramePool(frameHandBytes, slotsCount));
+      const yuv = await yuvPool.acquire(signal);
+      if (yuv) nativeKernel()!.toI420(out, frameH, frameW, i420, yuv);
+      pool.release(out);
+      if (yuv) await handOver([yuv], [frame.ptsUs - range.shiftUs], () => yuvPool.release(yuv));
     };
 
     /** The tiles of one frame, a call per lane at once; rejects with the first failure once all calls are back. */

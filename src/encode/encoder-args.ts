@@ -7,6 +7,7 @@
 import { passthroughTiming, type Binary } from '../ffmpeg/binaries.js';
 import type { ColourPlan } from '../ffmpeg/colour.js';
 import type { Container, StreamPlan } from './containers.js';
+import type { RawFormat } from './matroska-writer.js';
 
 export interface EncoderSettings {
   codec: string;
@@ -23,6 +24,12 @@ export interface EncoderArgsInput {
   /** Size of the frames esrvid writes (the network's output). */
   frameWidth: number;
   frameHeight: number;
+  /**
+   * What those frames are: RGB (default), converted here to the output's pixel format, or I420
+   * that the native kernel converted already (src/native/yuv.h: as this filter would, within a
+   * level), for a yuv420p output of the frames' own size only.
+   */
+  frameFormat?: RawFormat;
   /** Size of the encoded video; differs from the frames when --scale is not the model's scale. */
   outWidth: number;
   outHeight: number;
@@ -49,15 +56,19 @@ export function defaultCrf(codec: string): number | undefined {
   return undefined;
 }
 
-/** Encodes one segment: Matroska RGB frames on stdin -> a video-only NUT file. */
-export function segmentArgs(a: Pick<EncoderArgsInput, 'ffmpeg' | 'frameWidth' | 'frameHeight' | 'outWidth' | 'outHeight' | 'settings' | 'colour' | 'sampleAspectRatio' | 'timeBase'>, output: string): string[] {
+/** Encodes one segment: Matroska RGB (or I420) frames on stdin -> a video-only NUT file. */
+export function segmentArgs(a: Pick<EncoderArgsInput, 'ffmpeg' | 'frameWidth' | 'frameHeight' | 'frameFormat' | 'outWidth' | 'outHeight' | 'settings' | 'colour' | 'sampleAspectRatio' | 'timeBase'>, output: string): string[] {
   const { settings: s } = a;
+  const converted = a.frameFormat === 'yuv420p';
+  if (converted && (s.pixFmt !== 'yuv420p' || a.outWidth !== a.frameWidth || a.outHeight !== a.frameHeight)) {
+    throw new Error(`internal: I420 frames encode only as yuv420p at their own size, not ${s.pixFmt} ${a.outWidth}x${a.outHeight}`);
+  }
   const vf: string[] = [];
   if (a.outWidth !== a.frameWidth || a.outHeight !== a.frameHeight) {
     vf.push(`scale=${a.outWidth}:${a.outHeight}:flags=lanczos+accurate_rnd+full_chroma_int`);
   }
   const rgbOut = /^(rgb|bgr|gbr)/.test(s.pixFmt);
-  if (!rgbOut) vf.push(`scale=out_color_matrix=${a.colour.matrix}:out_range=${a.colour.range}:flags=accurate_rnd+full_chroma_int`);
+  if (!rgbOut && !converted) vf.push(`scale=out_color_matrix=${a.colour.matrix}:out_range=${a.colour.range}:flags=accurate_rnd+full_chroma_int`);
   vf.push(`format=${s.pixFmt}`);
   if (a.sampleAspectRatio) vf.push(`setsar=${a.sampleAspectRatio.replace(':', '/')}`);
   const crf = s.crf ?? defaultCrf(s.codec);

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { ExternalProcessError, OutputError } from '../errors.js';
 import type { Binary } from '../ffmpeg/binaries.js';
-import { MatroskaRawWriter } from './matroska-writer.js';
+import { MatroskaRawWriter, type RawFormat } from './matroska-writer.js';
 
 export class Encoder {
   private readonly child: ChildProcess;
@@ -18,10 +18,11 @@ export class Encoder {
 
   /**
    * `frameDurationUs` is the nominal frame duration: without it the last frame has no duration,
-   * and an MP4 edit list then ends where that frame starts, hiding it from players.
+   * and an MP4 edit list then ends where that frame starts, hiding it from players. `format`: what
+   * the frames are (RGB unless the native kernel wrote I420), which `args` must expect.
    */
-  constructor(private readonly ffmpeg: Binary, private readonly args: string[], width: number, height: number, frameDurationUs?: number) {
-    this.writer = new MatroskaRawWriter({ width, height, defaultDurationUs: frameDurationUs });
+  constructor(private readonly ffmpeg: Binary, private readonly args: string[], width: number, height: number, frameDurationUs?: number, format: RawFormat = 'rgb24') {
+    this.writer = new MatroskaRawWriter({ width, height, defaultDurationUs: frameDurationUs, format });
     this.child = spawn(ffmpeg.path, args, { stdio: ['pipe', 'ignore', 'pipe'] });
     this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
     this.child.once('error', (e) => (this.stdinError = e));
@@ -57,10 +58,10 @@ export class Encoder {
    * queued: only then may the caller reuse the frame's buffer, and a full pipe holds us here,
    * which is the backpressure that keeps memory bounded.
    */
-  async writeFrame(rgb: Uint8Array, ptsUs: number): Promise<void> {
+  async writeFrame(frame: Uint8Array, ptsUs: number): Promise<void> {
     if (this.child.exitCode !== null || this.stdinError) throw this.failure(`while piping frame ${this.framesWritten}`);
     const stdin = this.child.stdin!;
-    const parts = this.writer.frame(rgb, ptsUs);
+    const parts = this.writer.frame(frame, ptsUs);
     const written = new Promise<'written'>((resolve, reject) => {
       parts.forEach((part, i) => stdin.write(part, i === parts.length - 1 ? (err) => (err ? reject(err) : resolve('written')) : undefined));
     });

@@ -1,5 +1,6 @@
 /**
- * A minimal streaming Matroska writer for uncompressed RGB24 frames.
+ * A minimal streaming Matroska writer for uncompressed frames: RGB24, or I420 (planar Y'CbCr 4:2:0)
+ * where the native kernel writes the encoder's format itself.
  *
  * Raw frames piped to ffmpeg as `-f rawvideo` carry no timestamps, so variable-frame-rate input
  * would be re-timed to a constant rate on encode. Wrapping each frame in Matroska lets the encoder
@@ -9,9 +10,14 @@
  * stream can go straight down a pipe without seeking back.
  */
 
+/** The frames' layout: packed RGB, or I420's three planes (Y, then U and V at half width and height). */
+export type RawFormat = 'rgb24' | 'yuv420p';
+
 export interface RawVideoTrack {
   width: number;
   height: number;
+  /** Default rgb24. */
+  format?: RawFormat;
   /** optional nominal frame duration for players, µs */
   defaultDurationUs?: number;
 }
@@ -56,7 +62,11 @@ const APP_NAME = 'esrvid';
  * decoder looks that tag up in libavcodec/raw.c, where RGB24 is MKTAG('R','G','B',24).
  * Without it the decoder would guess a pixel format from bits per sample and may pick BGR.
  */
-const RGB24_FOURCC = Uint8Array.of(0x52, 0x47, 0x42, 24);
+const FOURCC: Record<RawFormat, Uint8Array> = {
+  rgb24: Uint8Array.of(0x52, 0x47, 0x42, 24),
+  // MKTAG('I','4','2','0'): yuv420p in the same table.
+  yuv420p: Uint8Array.of(0x49, 0x34, 0x32, 0x30),
+};
 /** Largest size an 8-byte EBML vint can hold; 0x01FF.. (all ones) is reserved for "unknown". */
 const MAX_SIZE_8 = 2 ** 56 - 2;
 
@@ -92,6 +102,7 @@ const master = (id: number, ...children: number[][]) => element(id, children.fla
 export class MatroskaRawWriter {
   readonly width: number;
   readonly height: number;
+  readonly format: RawFormat;
   readonly frameBytes: number;
   private readonly defaultDurationNs: number | undefined;
   private lastPtsUs = -1;
@@ -101,9 +112,11 @@ export class MatroskaRawWriter {
     for (const [name, v] of [['width', width], ['height', height]] as const) {
       if (!Number.isSafeInteger(v) || v <= 0) throw new Error(`Matroska video ${name} must be a positive integer, got ${v}`);
     }
+    this.format = track.format ?? 'rgb24';
+    if (this.format === 'yuv420p' && (width % 2 || height % 2)) throw new Error(`Matroska I420 frames need an even width and height, got ${width}x${height}`);
     this.width = width;
     this.height = height;
-    this.frameBytes = width * height * 3;
+    this.frameBytes = this.format === 'yuv420p' ? width * height * 3 / 2 : width * height * 3;
     if (this.frameBytes + 4 > MAX_SIZE_8) throw new Error(`Matroska frame of ${width}x${height} is too large`);
     if (defaultDurationUs !== undefined) {
       if (!Number.isFinite(defaultDurationUs) || defaultDurationUs <= 0) {
@@ -135,7 +148,7 @@ export class MatroskaRawWriter {
       ID.Video,
       uint(ID.PixelWidth, this.width),
       uint(ID.PixelHeight, this.height),
-      element(ID.ColourSpace, RGB24_FOURCC),
+      element(ID.ColourSpace, FOURCC[this.format]),
     );
     const trackEntry = master(
       ID.TrackEntry,
@@ -153,10 +166,10 @@ export class MatroskaRawWriter {
     return Buffer.from([...ebml, ...segmentStart, ...info, ...tracks]);
   }
 
-  frame(rgb: Uint8Array, ptsUs: number): Uint8Array[] {
-    if (rgb.byteLength !== this.frameBytes) {
+  frame(data: Uint8Array, ptsUs: number): Uint8Array[] {
+    if (data.byteLength !== this.frameBytes) {
       throw new Error(
-        `Matroska frame is ${rgb.byteLength} bytes, expected ${this.frameBytes} (${this.width}x${this.height} RGB24)`,
+        `Matroska frame is ${data.byteLength} bytes, expected ${this.frameBytes} (${this.width}x${this.height} ${this.format === 'yuv420p' ? 'I420' : 'RGB24'})`,
       );
     }
     if (!Number.isSafeInteger(ptsUs) || ptsUs < 0) {
@@ -174,11 +187,11 @@ export class MatroskaRawWriter {
       0x00, 0x00, // timestamp relative to the Cluster
       0x80, // keyframe; no lacing
     ];
-    const blockSize = blockHeader.length + rgb.byteLength;
+    const blockSize = blockHeader.length + data.byteLength;
     const timestamp = uint(ID.Timestamp, ptsUs);
     const simpleBlockHead = [...idBytes(ID.SimpleBlock), ...size8(blockSize), ...blockHeader];
-    const clusterPayload = timestamp.length + simpleBlockHead.length + rgb.byteLength;
+    const clusterPayload = timestamp.length + simpleBlockHead.length + data.byteLength;
     const head = Buffer.from([...idBytes(ID.Cluster), ...size8(clusterPayload), ...timestamp, ...simpleBlockHead]);
-    return [head, rgb];
+    return [head, data];
   }
 }

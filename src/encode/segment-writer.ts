@@ -14,6 +14,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Binary } from '../ffmpeg/binaries.js';
 import { Encoder } from './encoder.js';
+import type { RawFormat } from './matroska-writer.js';
 import { recordSegment, segmentFile, type SegmentRecord } from './work-dir.js';
 
 export interface SegmentWriterOptions {
@@ -25,6 +26,8 @@ export interface SegmentWriterOptions {
   argsFor: (partialPath: string) => string[];
   frameWidth: number;
   frameHeight: number;
+  /** The frames' layout (default rgb24); argsFor's encoder must read it. */
+  frameFormat?: RawFormat;
   frameDurationUs: number;
   onSegment?: (r: SegmentRecord) => void;
 }
@@ -52,14 +55,14 @@ export class SegmentWriter {
     return join(this.o.dir, `${segmentFile(index)}.partial-${process.pid}`);
   }
 
-  async write(rgb: Uint8Array, ptsUs: number): Promise<void> {
+  async write(frame: Uint8Array, ptsUs: number): Promise<void> {
     if (this.failure) throw this.failure;
     if (!this.encoder) {
-      this.encoder = new Encoder(this.o.ffmpeg, this.o.argsFor(this.partial(this.index)), this.o.frameWidth, this.o.frameHeight, this.o.frameDurationUs);
+      this.encoder = new Encoder(this.o.ffmpeg, this.o.argsFor(this.partial(this.index)), this.o.frameWidth, this.o.frameHeight, this.o.frameDurationUs, this.o.frameFormat);
       this.frames = 0;
       this.firstPtsUs = ptsUs;
     }
-    await this.encoder.writeFrame(rgb, ptsUs);
+    await this.encoder.writeFrame(frame, ptsUs);
     this.frames++;
     this.lastPtsUs = ptsUs;
     if (this.frames === this.o.segmentFrames) await this.closeSegment();

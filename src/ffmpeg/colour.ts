@@ -44,3 +44,22 @@ export function planColour(v: VideoStreamInfo): ColourPlan {
     assumed: !declared,
   };
 }
+
+/** Luma weights of red and blue per swscale matrix name (ColourPlan.matrix). */
+const LUMA_WEIGHTS: Record<string, [number, number]> = {
+  bt709: [0.2126, 0.0722],
+  bt601: [0.299, 0.114],
+  bt2020: [0.2627, 0.0593],
+  fcc: [0.3, 0.11],
+  smpte240m: [0.212, 0.087],
+};
+
+/**
+ * The plan's RGB -> Y'CbCr conversion as the native kernel takes it ([kr, kb, full]), for frames it
+ * writes as I420 itself instead of leaving the conversion to the encoder; undefined for a matrix it
+ * does not know.
+ */
+export function i420Matrix(colour: Pick<ColourPlan, 'matrix' | 'range'>): Float32Array | undefined {
+  const k = LUMA_WEIGHTS[colour.matrix];
+  return k ? Float32Array.of(k[0], k[1], colour.range === 'pc' ? 1 : 0) : undefined;
+}

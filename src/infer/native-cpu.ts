@@ -3,8 +3,8 @@
  * per-channel PReLU fused, with AVX-512, or AVX2 where the CPU has no AVX-512, on a lane's
  * threads. ONNX Runtime cannot fuse a per-channel PReLU (its fused activations take one slope), so
  * there every PReLU costs passes over the feature map of its own; the kernel applies the slope
- * before storing. One call upscales whole frames, uint8
- * in and out, with the graph's own float32 steps at both ends.
+ * before storing. One call upscales whole frames, uint8 in and out (RGB, or the encoder's I420:
+ * src/native/yuv.h), with the graph's own float32 steps at both ends.
  *
  * Used only where it computes exactly the model's graph (src/infer/native-plan.ts recognises it);
  * everything else runs on ONNX Runtime as before. The addon is optional: built by `npm run build` when
@@ -34,7 +34,13 @@ export interface NativePlan {
 export interface NativeKernel {
   /** `threads` (default 1): the net's frames split into bands of rows, one thread each (started on the first frame). */
   createNet(layers: NativeLayer[], scale: number, outChannels: number, threads?: number): object;
-  run(net: object, input: Uint8Array, frames: number, height: number, width: number, output: Uint8Array): void;
+  /**
+   * Upscales `frames` frames: RGB out, or with `i420` ([kr, kb, full], src/ffmpeg/colour.ts
+   * i420Matrix) the encoder's Y'CbCr 4:2:0 planes, converted as FFmpeg's swscale does (src/native/yuv.h).
+   */
+  run(net: object, input: Uint8Array, frames: number, height: number, width: number, output: Uint8Array, i420?: Float32Array): void;
+  /** One RGB frame (even width and height) to I420 as run() writes it: for frames stitched from tiles. */
+  toI420(rgb: Uint8Array, height: number, width: number, i420: Float32Array, output: Uint8Array): void;
   supported(): boolean;
   /** What createNet's nets run: 'avx512', 'avx2', or '' (none: supported() is false). */
   isa(): 'avx512' | 'avx2' | '';

@@ -116,12 +116,12 @@ export class SessionThread {
     await loaded;
   }
 
-  /** Upscales `count` frames of width x height from `slot.input` into `slot.output` (shared, or transferred and handed back). */
-  run(slot: BatchSlot, count: number, width: number, height: number, scale: number): Promise<{ slot: BatchSlot; ms: number }> {
+  /** Upscales `count` frames of width x height from `slot.input` into `slot.output` (shared, or transferred and handed back); RGB, or I420 with `i420`. */
+  run(slot: BatchSlot, count: number, width: number, height: number, scale: number, i420?: Float32Array): Promise<{ slot: BatchSlot; ms: number }> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     const done = new Promise<{ slot: BatchSlot; ms: number }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    this.post({ type: 'run', id, batch: count, width, height, scale, input: slot.input, output: slot.output }, transferable(slot.input, slot.output));
+    this.post({ type: 'run', id, batch: count, width, height, scale, input: slot.input, output: slot.output, ...(i420 ? { i420 } : {}) }, transferable(slot.input, slot.output));
     return done;
   }
 

@@ -109,11 +109,12 @@ async function handle(msg: WorkerRequest): Promise<void> {
       const started = performance.now();
       if (native) {
         // Synchronous on this worker's thread, one frame after another, into the slot's output.
-        native.kernel.run(native.net, new Uint8Array(msg.input), batch, msg.height, msg.width, new Uint8Array(msg.output));
+        native.kernel.run(native.net, new Uint8Array(msg.input), batch, msg.height, msg.width, new Uint8Array(msg.output), msg.i420);
         post({ type: 'done', id: msg.id, ms: performance.now() - started, input: msg.input, output: msg.output }, transferable(msg.input, msg.output));
         return;
       }
       if (!session) throw new Error('session not initialised');
+      if (msg.i420) throw new Error('internal: I420 frames come from the fused kernel only');
       // One call for the batch, or one per frame (framePerCall, the CPU), into the same buffers.
       const perCall = framePerCall ? 1 : batch;
       for (let first = 0; first < batch; first += perCall) await runFrames(ortModule!, session, msg, first, perCall);

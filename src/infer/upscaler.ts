@@ -248,15 +248,23 @@ export class Upscaler {
    * Upscales the `count` frames already copied into `slot.input`, on the least busy lane. The
    * result is in the returned slot: the same shared buffers (not to be touched until the call is
    * answered), or the transferred ones handed back (the old references detach); a slot smaller
-   * than the batch needs is refused (a retry with a smaller batch reuses it).
+   * than the batch needs is refused (a retry with a smaller batch reuses it). With `i420`
+   * ([kr, kb, full], src/ffmpeg/colour.ts i420Matrix) the frames come out as the encoder's
+   * Y'CbCr 4:2:0 planes, half the bytes of RGB: only where writesI420.
    */
-  run(slot: BatchSlot, count: number, width: number, height: number): Promise<{ slot: BatchSlot; ms: number }> {
+  run(slot: BatchSlot, count: number, width: number, height: number, i420?: Float32Array): Promise<{ slot: BatchSlot; ms: number }> {
     const need = count * width * height * 3;
     if (slot.input.byteLength < need || slot.output.byteLength < need * this.scale * this.scale) {
       return Promise.reject(new Error(`internal: a slot of ${slot.input.byteLength} bytes cannot hold ${count} frames of ${width}x${height}`));
     }
+    if (i420 && !this.writesI420) return Promise.reject(new Error(`internal: I420 frames need the fused kernel, this upscaler runs ${this.engine}`));
     const lane = this.sessions.reduce((a, b) => (b.busy < a.busy ? b : a));
-    return lane.run(slot, count, width, height, this.scale);
+    return lane.run(slot, count, width, height, this.scale, i420);
+  }
+
+  /** Whether run() can write I420 frames: the fused kernel's lanes can (src/native/yuv.h), ONNX Runtime's cannot. */
+  get writesI420(): boolean {
+    return this.engine === 'native';
   }
 
   async close(): Promise<void> {

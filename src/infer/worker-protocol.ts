@@ -58,7 +58,8 @@ export type WorkerRequest =
   /** Can this configuration run at all? Runs the tiny probe model (src/infer/probe-model.ts). */
   | { type: 'probe'; id: number; session: SessionConfig; precision: 'fp32' | 'fp16' }
   | { type: 'init'; model: WorkerModel; session: SessionConfig }
-  | { type: 'run'; id: number; batch: number; height: number; width: number; scale: number; input: SlotBuffer; output: SlotBuffer }
+  /** i420: write the encoder's Y'CbCr 4:2:0 frames instead of RGB ([kr, kb, full]; the fused kernel only). */
+  | { type: 'run'; id: number; batch: number; height: number; width: number; scale: number; input: SlotBuffer; output: SlotBuffer; i420?: Float32Array }
   | { type: 'close' };
 
 export type WorkerReply =

@@ -17,6 +17,7 @@
  *
  * The frame model's ends are done as the ONNX graph does them, in the same float32 operations:
  * input u8 * (1/255); output = round_half_even(clip((pixel_shuffle(conv_last) + nearest(input)) * 255)).
+ * For the encoder the output can go on to I420 (yuv.h) row by row, while the rows are in the cache.
  *
  * CPUs without AVX-512 (most laptops) get the same design in AVX2: 8-float ymm vectors and 16
  * registers, so a strip is 3 pixels x 32 channels (12 accumulators) and a layer's 64 output
@@ -34,6 +35,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "yuv.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma,avx2")))
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -101,6 +103,14 @@ struct Net {
   /* Work buffers for the last frame size seen (one net per worker thread: never shared). */
   int h, w;
   float *input, *a, *b;
+  /* Frames written as I420 for the encoder (yuv.h) instead of RGB: set by run() for the frames of
+     one call. rows: each thread's RGB rows of the input row being finished; u, v: the frame's
+     chroma rows before the column filter. Sized for h, w (ensureI420). */
+  int i420;
+  I420Matrix matrix;
+  uint8_t *rows;
+  float *u, *v;
+  int i420h, i420w;
 };
 
 /* Pixels a strip covers for OCV output-channel vectors: as many accumulators as leave room for the weights. */
@@ -276,6 +286,23 @@ static int ensureBuffers(Net *n, int h, int w) {
   return 1;
 }
 
+/* I420 work buffers for frames of h x w input pixels: each thread's r output rows of RGB, and the
+   chroma rows of a whole frame before the column filter. */
+static int ensureI420(Net *n, int h, int w) {
+  if (n->i420h == h && n->i420w == w) return 1;
+  const size_t W = (size_t)w * n->scale, H = (size_t)h * n->scale;
+  free(n->rows), free(n->u), free(n->v);
+  n->rows = zeroed((size_t)n->threads * n->scale * W * 3);
+  n->u = zeroed(sizeof(float) * W / 2 * H), n->v = zeroed(sizeof(float) * W / 2 * H);
+  if (!n->rows || !n->u || !n->v) {
+    free(n->rows), free(n->u), free(n->v);
+    n->rows = NULL, n->u = n->v = NULL, n->i420h = n->i420w = 0;
+    return 0;
+  }
+  n->i420h = h, n->i420w = w;
+  return 1;
+}
+
 /* Thread t of T's part of one frame: rows [h*t/T, h*(t+1)/T) of the input's scaling, of every
    layer (a barrier after each: the next layer reads the neighbours' rows) and of the output. */
 AVX2 static void forwardRows(Net *n, const uint8_t *src, uint8_t *dst, int t, int T) {
@@ -294,21 +321,49 @@ AVX2 static void forwardRows(Net *n, const uint8_t *src, uint8_t *dst, int t, in
     in = out;
     out = out == n->a ? n->b : n->a;
   }
-  /* in: the last layer's output. Pixel shuffle (CRD: channel c*r*r + i*r + j), the input added back. */
-  for (int y = y0; y < y1; y++)
+  /* in: the last layer's output. Pixel shuffle (CRD: channel c*r*r + i*r + j), the input added back,
+     into the frame's RGB rows, or for I420 into this thread's rows and from them into Y and the
+     unfiltered chroma rows. */
+  const int W = w * r, H = h * r, cw = W / 2;
+  uint8_t *rows = n->i420 ? n->rows + (size_t)t * r * W * 3 : NULL;
+  uint8_t *U = dst + (size_t)W * H, *V = U + (size_t)cw * (H / 2);
+  /* Chroma rows are filtered as soon as the rows they read (four either side, the frame's edge
+     rows repeated) are written, while those are still in the cache: this band's rows from its
+     first that reads none of the band above, up to those that read the band below. */
+  const int jEnd = y1 * r / 2;
+  int j = y0 == 0 ? 0 : (y0 * r + 3 + 1) / 2;
+  for (int y = y0; y < y1; y++) {
+    uint8_t *oy = n->i420 ? rows : dst + (size_t)y * r * W * 3;
     for (int x = 0; x < w; x++) {
       const float *px = in + ((size_t)(y + 1) * (w + 2) + x + 1) * cp;
       const float *u = n->input + ((size_t)(y + 1) * (w + 2) + x + 1) * 3;
       for (int i = 0; i < r; i++)
-        for (int j = 0; j < r; j++) {
-          uint8_t *o = dst + (((size_t)(y * r + i) * w * r) + (size_t)x * r + j) * 3;
+        for (int jj = 0; jj < r; jj++) {
+          uint8_t *o = oy + ((size_t)i * W + (size_t)x * r + jj) * 3;
           for (int c = 0; c < n->outCh; c++) {
-            float v = (px[c * r * r + i * r + j] + u[c]) * 255.0f;
+            float v = (px[c * r * r + i * r + jj] + u[c]) * 255.0f;
             v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
             o[c] = (uint8_t)nearbyintf(v);
           }
         }
     }
+    if (!n->i420) continue;
+    for (int i = 0; i < r; i++) {
+      const int oyRow = y * r + i;
+      i420Row(rows + (size_t)i * W * 3, W, &n->matrix, dst + (size_t)oyRow * W, n->u + (size_t)oyRow * cw, n->v + (size_t)oyRow * cw);
+    }
+    const int written = (y + 1) * r; /* output rows [y0 * r, written) are in */
+    int last = j;
+    while (last < jEnd && (2 * last + 4 < written || (y1 == h && y == y1 - 1))) last++;
+    i420Chroma(n->u, n->v, cw, H, j, last, U, V);
+    j = last;
+  }
+  if (n->i420) {
+    /* The rows that read the neighbouring bands, once those are written. */
+    if (T > 1) barrierWait(&n->team->barrier);
+    i420Chroma(n->u, n->v, cw, H, y0 * r / 2, y0 == 0 ? 0 : (y0 * r + 3 + 1) / 2 < jEnd ? (y0 * r + 3 + 1) / 2 : jEnd, U, V);
+    i420Chroma(n->u, n->v, cw, H, j, jEnd, U, V);
+  }
 }
 
 typedef struct {
@@ -400,7 +455,7 @@ static void freeNet(napi_env env, void *data, void *hint) {
   Net *n = data;
   stopTeam(n);
   for (int i = 0; i < n->layers; i++) free(n->layer[i].w), free(n->layer[i].bias), free(n->layer[i].slope);
-  free(n->layer), free(n->input), free(n->a), free(n->b), free(n);
+  free(n->layer), free(n->input), free(n->a), free(n->b), free(n->rows), free(n->u), free(n->v), free(n);
 }
 
 static napi_value throwError(napi_env env, const char *msg) {
@@ -479,10 +534,20 @@ static napi_value createNet(napi_env env, napi_callback_info info) {
   return external;
 }
 
-/* run(net, input: Uint8Array (frames x h x w x 3), frames, h, w, output: Uint8Array) */
+/* The I420 matrix from a Float32Array [kr, kb, full]; 0 when v is not one. */
+static int matrixArg(napi_env env, napi_value v, I420Matrix *m) {
+  size_t len;
+  const float *k = floatArray(env, v, &len);
+  if (!k || len != 3 || !(k[0] > 0.f && k[0] < 1.f) || !(k[1] > 0.f && k[1] < 1.f) || k[0] + k[1] >= 1.f) return 0;
+  i420Matrix(m, k[0], k[1], k[2] != 0.f);
+  return 1;
+}
+
+/* run(net, input: Uint8Array (frames x h x w x 3), frames, h, w, output: Uint8Array, i420?: Float32Array [kr, kb, full]):
+   output frames are RGB (h*r x w*r x 3), or with i420 the encoder's Y'CbCr 4:2:0 planes (yuv.h). */
 static napi_value run(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   Net *n;
   if (argc < 6 || napi_get_value_external(env, argv[0], (void **)&n) != napi_ok) return throwError(env, "run: net expected");
@@ -494,10 +559,45 @@ static napi_value run(napi_env env, napi_callback_info info) {
   if (napi_get_typedarray_info(env, argv[1], &ti, &li, &in, NULL, NULL) != napi_ok || ti != napi_uint8_array ||
       napi_get_typedarray_info(env, argv[5], &to, &lo, &out, NULL, NULL) != napi_ok || to != napi_uint8_array)
     return throwError(env, "run: Uint8Arrays expected");
-  const size_t inFrame = (size_t)h * w * 3, outFrame = inFrame * n->scale * n->scale;
+  napi_valuetype t = napi_undefined;
+  if (argc >= 7) napi_typeof(env, argv[6], &t);
+  int i420 = t != napi_undefined && t != napi_null;
+  if (i420 && !matrixArg(env, argv[6], &n->matrix)) return throwError(env, "run: i420 must be a Float32Array [kr, kb, full]");
+  const size_t inFrame = (size_t)h * w * 3, rgbFrame = inFrame * n->scale * n->scale;
+  const size_t outFrame = i420 ? rgbFrame / 2 : rgbFrame;
   if (frames < 1 || h < 1 || w < 1 || li < inFrame * frames || lo < outFrame * frames) return throwError(env, "run: buffers smaller than the frames");
+  if (i420 && (((long)h * n->scale) % 2 || ((long)w * n->scale) % 2)) return throwError(env, "run: i420 needs an even output width and height");
   if (!ensureBuffers(n, h, w)) return throwError(env, "run: out of memory for the feature maps");
+  if (i420 && !ensureI420(n, h, w)) return throwError(env, "run: out of memory for the I420 rows");
+  n->i420 = i420;
   for (int f = 0; f < frames; f++) forward(n, (const uint8_t *)in + inFrame * f, (uint8_t *)out + outFrame * f);
+  return NULL;
+}
+
+/* toI420(rgb: Uint8Array (h x w x 3), h, w, i420: Float32Array [kr, kb, full], output: Uint8Array (w*h*3/2)):
+   one frame as run() writes it with i420, for frames that were put together from tiles. */
+static napi_value toI420(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 5) return throwError(env, "toI420: 5 arguments expected");
+  int32_t h, w;
+  napi_get_value_int32(env, argv[1], &h), napi_get_value_int32(env, argv[2], &w);
+  napi_typedarray_type ti, to;
+  size_t li, lo;
+  void *in, *out;
+  I420Matrix m;
+  if (napi_get_typedarray_info(env, argv[0], &ti, &li, &in, NULL, NULL) != napi_ok || ti != napi_uint8_array ||
+      napi_get_typedarray_info(env, argv[4], &to, &lo, &out, NULL, NULL) != napi_ok || to != napi_uint8_array)
+    return throwError(env, "toI420: Uint8Arrays expected");
+  if (!matrixArg(env, argv[3], &m)) return throwError(env, "toI420: i420 must be a Float32Array [kr, kb, full]");
+  if (h < 2 || w < 2 || h % 2 || w % 2) return throwError(env, "toI420: the width and height must be even");
+  if (li < (size_t)h * w * 3 || lo < (size_t)h * w * 3 / 2) return throwError(env, "toI420: buffers smaller than the frame");
+  if (cpuIsa() == ISA_NONE) return throwError(env, "toI420: this CPU has no AVX2");
+  float *scratch = malloc(sizeof(float) * (size_t)h * w);
+  if (!scratch) return throwError(env, "toI420: out of memory");
+  i420Frame(in, w, h, &m, out, scratch);
+  free(scratch);
   return NULL;
 }
 
@@ -521,6 +621,7 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"createNet", NULL, createNet, NULL, NULL, NULL, napi_default, NULL},
       {"run", NULL, run, NULL, NULL, NULL, napi_default, NULL},
+      {"toI420", NULL, toI420, NULL, NULL, NULL, napi_default, NULL},
       {"supported", NULL, supported, NULL, NULL, NULL, napi_default, NULL},
       {"isa", NULL, isa, NULL, NULL, NULL, napi_default, NULL},
   };

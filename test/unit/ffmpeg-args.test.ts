@@ -66,6 +66,15 @@ describe('ffmpeg argument builders', () => {
     expect(args).not.toContain('-crf');
   });
 
+  it('I420 frames (the fused kernel converted them) skip the conversion but keep the colour tags; nothing else takes them', () => {
+    const args = seg({ frameFormat: 'yuv420p' });
+    expect(after(args, '-vf')).toBe('format=yuv420p');
+    expect(after(args, '-colorspace')).toBe('bt709');
+    expect(after(args, '-color_range')).toBe('tv');
+    expect(() => seg({ frameFormat: 'yuv420p', settings: { codec: 'libx264', pixFmt: 'yuv444p' } })).toThrow(/I420 frames encode only as yuv420p/);
+    expect(() => seg({ frameFormat: 'yuv420p', outWidth: 1280, outHeight: 720 })).toThrow(/at their own size/);
+  });
+
   const mux = (o: Partial<MuxArgsInput> = {}) => muxArgs({
     source: 'in.mkv', output: 'out.tmp', container: 'mp4', sourceVideoIndex: 0, timeBase: [1, 12288], shiftUs: 0,
     streams: [{ index: 1, type: 'audio', codec: 'copy' }, { index: 3, type: 'subtitle', codec: 'mov_text' }],

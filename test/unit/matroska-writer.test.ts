@@ -95,6 +95,28 @@ describe('MatroskaRawWriter: layout', () => {
   });
 });
 
+describe('MatroskaRawWriter: I420 frames', () => {
+  it('tags them I420 and takes frames of 1.5 bytes a pixel; odd sizes are refused', () => {
+    const w = new MatroskaRawWriter({ width: W, height: H, format: 'yuv420p' });
+    expect(w.header().includes(Buffer.from([0x2e, 0xb5, 0x24, 0x01, 0, 0, 0, 0, 0, 0, 4, 0x49, 0x34, 0x32, 0x30]))).toBe(true);
+    expect(w.frameBytes).toBe(W * H * 1.5);
+    expect(() => w.frame(new Uint8Array(W * H * 3), 0)).toThrow(/384 bytes, expected 192 \(16x8 I420\)/);
+    expect(() => new MatroskaRawWriter({ width: 15, height: 8, format: 'yuv420p' })).toThrow(/even width and height/);
+  });
+
+  it('ffmpeg reads them back as yuv420p, plane for plane', async () => {
+    const w = new MatroskaRawWriter({ width: W, height: H, format: 'yuv420p' });
+    const frames = [0, 1, 2].map((i) => makeFrame(i).subarray(0, W * H * 1.5));
+    const parts = [w.header(), ...frames.flatMap((f, i) => w.frame(f, i * 40_000))];
+    const file = join(dir, 'i420.nut');
+    await pipeThroughFfmpeg(parts, ['-c:v', 'rawvideo', '-f', 'nut', '-y', file]);
+    const probe = await probeJson(['-show_streams', file]);
+    expect(probe.streams[0].pix_fmt).toBe('yuv420p');
+    const decoded = await runBin(ffmpeg.path, ['-v', 'error', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-']);
+    expect(decoded.equals(Buffer.concat(frames))).toBe(true);
+  });
+});
+
 describe('MatroskaRawWriter: validation', () => {
   it('rejects bad track dimensions and durations', () => {
     expect(() => new MatroskaRawWriter({ width: 0, height: 8 })).toThrow(/width must be a positive integer/);
