@@ -1,6 +1,6 @@
 /** The benchmark's output: a terminal table, and BENCHMARKS.md (machine, date, versions, method). */
 import { formatBytes, renderTable } from '../commands/format.js';
-import { median } from './stats.js';
+import { framesPerSecond, median } from './stats.js';
 import { describeLever, LEVERS } from './levers.js';
 import { PARITY_TOLERANCE, QUIET_LOAD, type CaseResult, type SuiteResult } from './suite.js';
 
@@ -40,6 +40,17 @@ export function bestBatches(cases: readonly CaseResult[]): CaseResult[] {
   return [...best.values()];
 }
 
+/** End-to-end efficiency as a percentage with one decimal: the target is 95%, and a rounded 95% hid 94.96% once. */
+const percent1 = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+/** Each pair's end-to-end frames/s over its inference-alone frames/s, in run order. */
+function pairEfficiencies(e: NonNullable<SuiteResult['endToEnd']>): number[] {
+  return e.runs.map((run, i) => {
+    const block = e.inferOnlyMs[i] ?? [];
+    return framesPerSecond(run.frames, run.elapsedMs) / framesPerSecond(block.length, block.reduce((a, b) => a + b, 0));
+  });
+}
+
 /** The table and summary lines printed at the end of a run. */
 export function renderSummary(r: SuiteResult): string {
   const peak = r.peak?.gflops;
@@ -54,7 +65,7 @@ export function renderSummary(r: SuiteResult): string {
   const e = r.endToEnd;
   if (e) {
     out += `end to end (${e.model}, ${e.runs[0]?.frames ?? '?'} frames of ${e.runs[0]?.inputSize.join('x') ?? '?'}): ${f2(e.endToEndFps)} fps vs inference alone ${f2(e.inferOnlyFps)} fps: `
-      + `pipeline efficiency ${(100 * e.efficiency).toFixed(0)}%, inference busy ${(100 * e.inferBusyShare).toFixed(0)}% of the time, peak RSS ${formatBytes(e.peakRssBytes)}\n`;
+      + `pipeline efficiency ${percent1(e.efficiency)} (per pair ${pairEfficiencies(e).map((x) => (100 * x).toFixed(1)).join(', ')}), inference busy ${(100 * e.inferBusyShare).toFixed(0)}% of the time, peak RSS ${formatBytes(e.peakRssBytes)}\n`;
   }
   for (const n of r.notes) out += `note: ${n}\n`;
   if (r.loadAverages.length > 0) out += `load average during the suite: median ${median(r.loadAverages).toFixed(1)}, max ${Math.max(...r.loadAverages).toFixed(1)} (the suite itself adds about ${r.options.threads})\n`;
@@ -149,7 +160,8 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
     push(markdownTable(['measure', 'value'], [
       ['end-to-end frames/s (median)', f2(e.endToEndFps)],
       ['inference-only frames/s, same frame size (median)', f2(e.inferOnlyFps)],
-      [`pipeline efficiency (median of per-pair ratios${e.efficiencyPairs === 'quiet' ? `, quiet pairs: other load <= ${QUIET_LOAD}` : ''})`, `${(100 * e.efficiency).toFixed(0)}%`],
+      [`pipeline efficiency (median of per-pair ratios${e.efficiencyPairs === 'quiet' ? `, quiet pairs: other load <= ${QUIET_LOAD}` : ''})`, percent1(e.efficiency)],
+      ['pipeline efficiency of each pair, in run order', pairEfficiencies(e).map(percent1).join(', ')],
       ['other load per pair (cores)', e.pairOtherLoad.map((l) => (l === undefined ? '-' : l.toFixed(1))).join(', ')],
       ['inference frames/s inside the pipeline (frames / stageMs.infer)', f2(e.inPipelineInferFps)],
       ['share of the elapsed time the inference stage was busy (stageMs.infer / elapsedMs)', `${(100 * e.inferBusyShare).toFixed(0)}%`],

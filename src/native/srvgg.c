@@ -330,8 +330,10 @@ AVX2 static void forwardRows(Net *n, const uint8_t *src, uint8_t *dst, int t, in
   /* Chroma rows are filtered as soon as the rows they read (four either side, the frame's edge
      rows repeated) are written, while those are still in the cache: this band's rows from its
      first that reads none of the band above, up to those that read the band below. */
-  const int jEnd = y1 * r / 2;
-  int j = y0 == 0 ? 0 : (y0 * r + 3 + 1) / 2;
+  const int jEnd = y1 * r / 2, jFirst = y0 * r / 2;
+  /* The first row that reads nothing above the band (2j - 3 >= y0 * r): the band's top rows wait. */
+  const int jInside = y0 == 0 ? 0 : (y0 * r + 4) / 2 < jEnd ? (y0 * r + 4) / 2 : jEnd;
+  int j = jInside;
   for (int y = y0; y < y1; y++) {
     uint8_t *oy = n->i420 ? rows : dst + (size_t)y * r * W * 3;
     for (int x = 0; x < w; x++) {
@@ -361,7 +363,7 @@ AVX2 static void forwardRows(Net *n, const uint8_t *src, uint8_t *dst, int t, in
   if (n->i420) {
     /* The rows that read the neighbouring bands, once those are written. */
     if (T > 1) barrierWait(&n->team->barrier);
-    i420Chroma(n->u, n->v, cw, H, y0 * r / 2, y0 == 0 ? 0 : (y0 * r + 3 + 1) / 2 < jEnd ? (y0 * r + 3 + 1) / 2 : jEnd, U, V);
+    i420Chroma(n->u, n->v, cw, H, jFirst, jInside, U, V);
     i420Chroma(n->u, n->v, cw, H, j, jEnd, U, V);
   }
 }
