@@ -64,7 +64,9 @@ describe('esrvid bench', () => {
     expect(lines[0]).not.toContain('(timed first)');
     expect(lines[1]).toContain('inference alone');
     expect(lines[1]).toContain('(timed first)');
-    expect(readFileSync(md, 'utf8')).toMatch(/\| pipeline efficiency \(median of per-pair ratios[^|]*\| \d+% \|/);
+    const report = readFileSync(md, 'utf8');
+    expect(report).toMatch(/\| pipeline efficiency \(median of per-pair ratios[^|]*\| \d+\.\d% \|/);
+    expect(report).toMatch(/\| pipeline efficiency of each pair, in run order \| \d+\.\d%, \d+\.\d% \|/);
   }, 200_000);
 
   it('refuses devices it cannot measure yet and bad sizes, with usage errors', async () => {
