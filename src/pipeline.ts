@@ -342,7 +342,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   // Where the fused kernel runs, its lanes write the encoder's I420 themselves (src/native/yuv.h,
   // swscale's conversion within a level): the encoder converts nothing and the pipe carries half
   // the bytes. Only for yuv420p at the network's own size; ESRVID_I420=0 keeps RGB.
-  const i420 = engine === 'native' && upscaler.writesI420 && process.env.ESRVID_I420 !== '0' && pixFmt === 'yuv420p'
+  const i420 = upscaler.writesI420 && process.env.ESRVID_I420 !== '0' && pixFmt === 'yuv420p'
     && outW === frameW && outH === frameH && frameW % 2 === 0 && frameH % 2 === 0 ? i420Matrix(colour) : undefined;
   const frameFormat = i420 ? 'yuv420p' : 'rgb24';
   emit({
