@@ -82,4 +82,10 @@ describe.runIf(nativeKernel() !== null)('I420 frames from the fused kernel\'s la
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout.split('\n')[0]!)).toMatchObject({ engine: 'native', frameFormat: 'rgb24' });
   });
+
+  it('keeps RGB on ONNX Runtime\'s lanes, which have no I420 output', async () => {
+    const r = await runCli([join(dir, 'bt709-tv.mp4'), join(dir, 'ort.mkv'), '--model', MODEL, '--device', 'cpu', '--json', '-y'], { env: { ESRVID_NATIVE: '0' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.split('\n')[0]!)).toMatchObject({ engine: 'onnxruntime', frameFormat: 'rgb24' });
+  });
 });
