@@ -3,10 +3,9 @@
  * Builds esrvid's native CPU kernel (src/native/srvgg.c, with its I420 output in yuv.c ->
  * dist/native/srvgg.node), part of `npm run build`. Optional by design: without a C compiler (or
  * on a compiler error) it says so in one line and esrvid runs every model on ONNX Runtime, as it
- * does on CPUs without AVX-512. Only
- * the Node-API headers are needed (the node-api-headers package, no download, no node-gyp); the
- * kernels carry their own AVX-512 target attributes, so the file is built for any x86-64 CPU and
- * checks the CPU it runs on before using them.
+ * does on CPUs without AVX-512. Only the Node-API headers are needed (the node-api-headers
+ * package, no download, no node-gyp); the kernels carry their own AVX-512 target attributes, so
+ * the file is built for any x86-64 CPU and checks the CPU it runs on before using them.
  *
  * CC names the compiler (default: cc). ESRVID_NATIVE=0 skips the build.
  */

@@ -380,7 +380,8 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   let framesOut = resumedFrames;
   let completed = false;
   const writer = new SegmentWriter({
-    ffmpeg: tools.ffmpeg, dir: workDir, segmentFrames, firstIndex: o.segment?.index ?? resumed.length, frameWidth: frameW, frameHeight: frameH, frameFormat, frameDurationUs: frameUs,
+    ffmpeg: tools.ffmpeg, dir: workDir, segmentFrames, firstIndex: o.segment?.index ?? resumed.length,
+    track: { width: frameW, height: frameH, format: frameFormat, defaultDurationUs: frameUs },
     argsFor: (partial) => segmentArgs({
       ffmpeg: tools.ffmpeg, frameWidth: frameW, frameHeight: frameH, frameFormat, outWidth: outW, outHeight: outH,
       settings: { codec, crf: o.crf, preset: o.preset ?? 'medium', pixFmt }, colour, sampleAspectRatio: v.sampleAspectRatio, timeBase: v.timeBase,
@@ -424,7 +425,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     // made when tiling starts, which the out-of-memory back-off may do mid-job. With I420 a stitched
     // RGB frame is converted into one of outI420 (the kernel's toI420, as its lanes would).
     let outFrames: FramePool | undefined;
-    let outI420: FramePool | undefined;
+    let outI420: { pool: FramePool; scratch: Float32Array } | undefined;
     const ups = upscaler;
     let plan: InferencePlan = { batch, tile: tilePlan ? tile : 0 };
     let tiles: TilePlan | undefined = tilePlan;
@@ -545,11 +546,11 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
         await handOver([out], [frame.ptsUs - range.shiftUs], () => pool.release(out));
         return;
       }
-      const yuvPool = (outI420 ??= new FramePool(frameHandBytes, slotsCount));
-      const yuv = await yuvPool.acquire(signal);
-      if (yuv) nativeKernel()!.toI420(out, frameH, frameW, i420, yuv);
+      const yuvOut = (outI420 ??= { pool: new FramePool(frameHandBytes, slotsCount), scratch: new Float32Array(frameW * frameH) });
+      const yuv = await yuvOut.pool.acquire(signal);
+      if (yuv) nativeKernel()!.toI420(out, frameH, frameW, i420, yuv, yuvOut.scratch);
       pool.release(out);
-      if (yuv) await handOver([yuv], [frame.ptsUs - range.shiftUs], () => yuvPool.release(yuv));
+      if (yuv) await handOver([yuv], [frame.ptsUs - range.shiftUs], () => yuvOut.pool.release(yuv));
     };
 
     /** The tiles of one frame, a call per lane at once; rejects with the first failure once all calls are back. */

@@ -39,8 +39,11 @@ export interface NativeKernel {
    * i420Matrix) the encoder's Y'CbCr 4:2:0 planes, converted as FFmpeg's swscale does (src/native/yuv.h).
    */
   run(net: object, input: Uint8Array, frames: number, height: number, width: number, output: Uint8Array, i420?: Float32Array): void;
-  /** One RGB frame (even width and height) to I420 as run() writes it: for frames stitched from tiles. */
-  toI420(rgb: Uint8Array, height: number, width: number, i420: Float32Array, output: Uint8Array): void;
+  /**
+   * One RGB frame (even width and height) to I420 as run() writes it: for frames stitched from
+   * tiles. `scratch`: width x height floats, the caller's, reused from frame to frame.
+   */
+  toI420(rgb: Uint8Array, height: number, width: number, i420: Float32Array, output: Uint8Array, scratch: Float32Array): void;
   supported(): boolean;
   /** What createNet's nets run: 'avx512', 'avx2', or '' (none: supported() is false). */
   isa(): 'avx512' | 'avx2' | '';

@@ -354,11 +354,9 @@ AVX2 static void forwardRows(Net *n, const uint8_t *src, uint8_t *dst, int t, in
       const int oyRow = y * r + i;
       i420Row(rows + (size_t)i * W * 3, W, &n->matrix, dst + (size_t)oyRow * W, n->u + (size_t)oyRow * cw, n->v + (size_t)oyRow * cw);
     }
-    const int written = (y + 1) * r; /* output rows [y0 * r, written) are in */
-    int last = j;
-    while (last < jEnd && (2 * last + 4 < written || (y1 == h && y == y1 - 1))) last++;
-    i420Chroma(n->u, n->v, cw, H, j, last, U, V);
-    j = last;
+    /* Output rows [y0 * r, (y + 1) * r) are in: the band's rows that read no further. */
+    const int ready = i420ChromaReady((y + 1) * r, H), last = ready < jEnd ? ready : jEnd;
+    if (last > j) i420Chroma(n->u, n->v, cw, H, j, last, U, V), j = last;
   }
   if (n->i420) {
     /* The rows that read the neighbouring bands, once those are written. */
@@ -576,13 +574,14 @@ static napi_value run(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* toI420(rgb: Uint8Array (h x w x 3), h, w, i420: Float32Array [kr, kb, full], output: Uint8Array (w*h*3/2)):
-   one frame as run() writes it with i420, for frames that were put together from tiles. */
+/* toI420(rgb: Uint8Array (h x w x 3), h, w, i420: Float32Array [kr, kb, full], output: Uint8Array (w*h*3/2),
+   scratch: Float32Array (w*h, the caller's, reused frame after frame)): one frame as run() writes it with i420,
+   for frames that were put together from tiles. */
 static napi_value toI420(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 5) return throwError(env, "toI420: 5 arguments expected");
+  if (argc < 6) return throwError(env, "toI420: 6 arguments expected");
   int32_t h, w;
   napi_get_value_int32(env, argv[1], &h), napi_get_value_int32(env, argv[2], &w);
   napi_typedarray_type ti, to;
@@ -594,12 +593,11 @@ static napi_value toI420(napi_env env, napi_callback_info info) {
     return throwError(env, "toI420: Uint8Arrays expected");
   if (!matrixArg(env, argv[3], &m)) return throwError(env, "toI420: i420 must be a Float32Array [kr, kb, full]");
   if (h < 2 || w < 2 || h % 2 || w % 2) return throwError(env, "toI420: the width and height must be even");
-  if (li < (size_t)h * w * 3 || lo < (size_t)h * w * 3 / 2) return throwError(env, "toI420: buffers smaller than the frame");
+  size_t ls;
+  float *scratch = (float *)floatArray(env, argv[5], &ls);
+  if (li < (size_t)h * w * 3 || lo < (size_t)h * w * 3 / 2 || !scratch || ls < (size_t)h * w) return throwError(env, "toI420: buffers smaller than the frame");
   if (cpuIsa() == ISA_NONE) return throwError(env, "toI420: this CPU has no AVX2");
-  float *scratch = malloc(sizeof(float) * (size_t)h * w);
-  if (!scratch) return throwError(env, "toI420: out of memory");
   i420Frame(in, w, h, &m, out, scratch);
-  free(scratch);
   return NULL;
 }
 

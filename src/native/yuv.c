@@ -109,10 +109,21 @@ void i420Chroma(const float *u, const float *v, int cw, int h, int j0, int j1, u
   }
 }
 
+int i420ChromaReady(int written, int h) {
+  /* Row j reads up to row 2j + 4: ready while 2j + 4 < written. */
+  if (written >= h) return h / 2;
+  return written > 3 ? (written - 3) / 2 : 0;
+}
+
 void i420Frame(const uint8_t *rgb, int w, int h, const I420Matrix *m, uint8_t *out, float *scratch) {
   const int cw = w / 2;
   uint8_t *Y = out, *U = out + (size_t)w * h, *V = U + (size_t)cw * (h / 2);
   float *u = scratch, *v = scratch + (size_t)cw * h;
-  for (int y = 0; y < h; y++) i420Row(rgb + (size_t)y * w * 3, w, m, Y + (size_t)y * w, u + (size_t)y * cw, v + (size_t)y * cw);
-  i420Chroma(u, v, cw, h, 0, h / 2, U, V);
+  /* Each chroma row as soon as its rows are in, while they are still in the cache. */
+  for (int y = 0, j = 0; y < h; y++) {
+    i420Row(rgb + (size_t)y * w * 3, w, m, Y + (size_t)y * w, u + (size_t)y * cw, v + (size_t)y * cw);
+    const int ready = i420ChromaReady(y + 1, h);
+    i420Chroma(u, v, cw, h, j, ready, U, V);
+    j = ready;
+  }
 }

@@ -28,6 +28,10 @@ void i420Row(const uint8_t *rgb, int w, const I420Matrix *m, uint8_t *y, float *
    k * cw; rows past the frame's edges repeat the edge row). */
 void i420Chroma(const float *u, const float *v, int cw, int h, int j0, int j1, uint8_t *U, uint8_t *V);
 
+/* How many chroma rows of a frame h rows high can be filtered once its rows [0, written) are in
+   (each reads four rows either side): all h / 2 once the frame is complete. */
+int i420ChromaReady(int written, int h);
+
 /* A whole w x h frame (both even) into out (Y, then U, then V); scratch holds w * h floats. */
 void i420Frame(const uint8_t *rgb, int w, int h, const I420Matrix *m, uint8_t *out, float *scratch);
 

@@ -87,7 +87,8 @@ describe.runIf(usable)('the native kernel\'s I420 frames', () => {
       const rgb = new Uint8Array(2 * FW * FH * 3);
       kernel.run(kernel.createNet(plan.layers, plan.scale, 3), input, 2, fh, fw, rgb);
       const converted = new Uint8Array(2 * FW * FH * 3 / 2);
-      for (let f = 0; f < 2; f++) kernel.toI420(rgb.subarray(f * FW * FH * 3, (f + 1) * FW * FH * 3), FH, FW, matrix, converted.subarray(f * FW * FH * 1.5));
+      const scratch = new Float32Array(FW * FH); // one for both frames, as the pipeline reuses it
+      for (let f = 0; f < 2; f++) kernel.toI420(rgb.subarray(f * FW * FH * 3, (f + 1) * FW * FH * 3), FH, FW, matrix, converted.subarray(f * FW * FH * 1.5), scratch);
       for (const threads of [1, 2, 5]) {
         const net = kernel.createNet(plan.layers, plan.scale, 3, threads);
         const out = new Uint8Array(2 * FW * FH * 3 / 2);
@@ -102,9 +103,9 @@ describe.runIf(usable)('the native kernel\'s I420 frames', () => {
   it('refuses what it cannot write, in one line', () => {
     const kernel = nativeKernel()!;
     const matrix = i420Matrix({ matrix: 'bt709', range: 'tv' })!;
-    expect(() => kernel.toI420(new Uint8Array(7 * 4 * 3), 4, 7, matrix, new Uint8Array(42))).toThrow('toI420: the width and height must be even');
-    expect(() => kernel.toI420(new Uint8Array(8 * 4 * 3), 4, 8, Float32Array.of(0.9, 0.2, 0), new Uint8Array(48))).toThrow('toI420: i420 must be a Float32Array [kr, kb, full]');
-    expect(() => kernel.toI420(new Uint8Array(8 * 4 * 3), 4, 8, matrix, new Uint8Array(47))).toThrow('toI420: buffers smaller than the frame');
+    expect(() => kernel.toI420(new Uint8Array(7 * 4 * 3), 4, 7, matrix, new Uint8Array(42), new Float32Array(28))).toThrow('toI420: the width and height must be even');
+    expect(() => kernel.toI420(new Uint8Array(8 * 4 * 3), 4, 8, Float32Array.of(0.9, 0.2, 0), new Uint8Array(48), new Float32Array(32))).toThrow('toI420: i420 must be a Float32Array [kr, kb, full]');
+    expect(() => kernel.toI420(new Uint8Array(8 * 4 * 3), 4, 8, matrix, new Uint8Array(47), new Float32Array(32))).toThrow('toI420: buffers smaller than the frame');
     expect(i420Matrix({ matrix: 'ycgco', range: 'tv' })).toBeUndefined();
   });
 });
