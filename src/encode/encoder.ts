@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { ExternalProcessError, OutputError } from '../errors.js';
 import type { Binary } from '../ffmpeg/binaries.js';
-import { MatroskaRawWriter, type RawFormat } from './matroska-writer.js';
+import { MatroskaRawWriter, type RawVideoTrack } from './matroska-writer.js';
 
 export class Encoder {
   private readonly child: ChildProcess;
@@ -17,12 +17,12 @@ export class Encoder {
   private framesWritten = 0;
 
   /**
-   * `frameDurationUs` is the nominal frame duration: without it the last frame has no duration,
-   * and an MP4 edit list then ends where that frame starts, hiding it from players. `format`: what
-   * the frames are (RGB unless the native kernel wrote I420), which `args` must expect.
+   * `track`: the frames as `args` must expect them (RGB unless the native kernel wrote I420), with
+   * their nominal duration: without it the last frame has no duration, and an MP4 edit list then
+   * ends where that frame starts, hiding it from players.
    */
-  constructor(private readonly ffmpeg: Binary, private readonly args: string[], width: number, height: number, frameDurationUs?: number, format: RawFormat = 'rgb24') {
-    this.writer = new MatroskaRawWriter({ width, height, defaultDurationUs: frameDurationUs, format });
+  constructor(private readonly ffmpeg: Binary, private readonly args: string[], track: RawVideoTrack) {
+    this.writer = new MatroskaRawWriter(track);
     this.child = spawn(ffmpeg.path, args, { stdio: ['pipe', 'ignore', 'pipe'] });
     this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
     this.child.once('error', (e) => (this.stdinError = e));

@@ -14,7 +14,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Binary } from '../ffmpeg/binaries.js';
 import { Encoder } from './encoder.js';
-import type { RawFormat } from './matroska-writer.js';
+import type { RawVideoTrack } from './matroska-writer.js';
 import { recordSegment, segmentFile, type SegmentRecord } from './work-dir.js';
 
 export interface SegmentWriterOptions {
@@ -24,11 +24,8 @@ export interface SegmentWriterOptions {
   /** Index of the first segment this run writes (after resumed ones). */
   firstIndex: number;
   argsFor: (partialPath: string) => string[];
-  frameWidth: number;
-  frameHeight: number;
-  /** The frames' layout (default rgb24); argsFor's encoder must read it. */
-  frameFormat?: RawFormat;
-  frameDurationUs: number;
+  /** The frames as argsFor's encoder must read them: size, layout (default rgb24), nominal duration. */
+  track: RawVideoTrack;
   onSegment?: (r: SegmentRecord) => void;
 }
 
@@ -58,7 +55,7 @@ export class SegmentWriter {
   async write(frame: Uint8Array, ptsUs: number): Promise<void> {
     if (this.failure) throw this.failure;
     if (!this.encoder) {
-      this.encoder = new Encoder(this.o.ffmpeg, this.o.argsFor(this.partial(this.index)), this.o.frameWidth, this.o.frameHeight, this.o.frameDurationUs, this.o.frameFormat);
+      this.encoder = new Encoder(this.o.ffmpeg, this.o.argsFor(this.partial(this.index)), this.o.track);
       this.frames = 0;
       this.firstPtsUs = ptsUs;
     }

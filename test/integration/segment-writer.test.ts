@@ -26,7 +26,7 @@ const frame = (i: number) => Buffer.alloc(W * H * 3, Buffer.from([(i * 37) % 256
 async function writer(dir: string, segmentFrames: number): Promise<SegmentWriter> {
   const { ffmpeg } = await findFfmpeg({});
   return new SegmentWriter({
-    ffmpeg, dir, segmentFrames, firstIndex: 0, frameWidth: W, frameHeight: H, frameDurationUs: FRAME_US,
+    ffmpeg, dir, segmentFrames, firstIndex: 0, track: { width: W, height: H, defaultDurationUs: FRAME_US },
     // Lossless RGB (FFV1, bgr0): the frames come back exactly, so each can be found in its segment.
     argsFor: (partial) => segmentArgs({
       ffmpeg, frameWidth: W, frameHeight: H, outWidth: W, outHeight: H,
