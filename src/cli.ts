@@ -90,6 +90,7 @@ export function buildProgram(): Command {
     .option('--tile-pad <n>', 'context pixels around each tile', numberIn('--tile-pad', 0, 256, true), 16)
     .option('--threads <n>', 'inference threads in all (default: all cores)', numberIn('--threads', 1, 256, true))
     .option('--lanes <n>', 'frames upscaled side by side, each by its own session: on the CPU with threads/lanes threads (default: one lane per core, up to 4); on CUDA, sessions on the GPU (default 1)', numberIn('--lanes', 1, 64, true))
+    .option('--no-reuse-identical', 'upscale every frame, even one byte-identical to the frame before it (by default it is written from that frame\'s upscaled output: the same picture, no inference)')
     .option('--codec <name>', 'video encoder (libx264, libx265, libvpx-vp9, ffv1, ...)')
     .option('--crf <n>', 'encoder quality (lower is better)', numberIn('--crf', 0, 63))
     .option('--preset <name>', 'x264/x265 speed preset', 'medium')

@@ -69,6 +69,11 @@ export interface DoneEvent {
   bytes: number;
   /** Frames the source lists that could not be decoded (damaged input); 0 for a clean file. */
   damagedFrames: number;
+  /**
+   * Frames byte-identical to the frame before them, written from its upscaled output instead of
+   * being upscaled again (they are counted in `frames`); absent where not counted (scale-out).
+   */
+  reusedFrames?: number;
   /** Peak resident memory of the esrvid process (inference worker included), bytes. */
   peakRssBytes: number;
   stageMs: { decode: number; infer: number; encode: number };

@@ -78,6 +78,12 @@ export interface UpscaleOptions {
   threads?: number;
   /** CPU sessions upscaling frames side by side, threads / lanes threads each (default: src/infer/device.ts cpuLanes). */
   lanes?: number;
+  /**
+   * A frame byte-identical to the frame before it reuses that frame's upscaled output instead of
+   * being upscaled again (default true): the network gives identical input identical output, so
+   * the result is the same, and static scenes, held frames and animation on twos cost nothing.
+   */
+  reuseIdentical?: boolean;
   codec?: string;
   crf?: number;
   preset?: string;
@@ -222,6 +228,11 @@ async function checkGpuIndex(device: DeviceRequest, gpu: number): Promise<void> 
   if (gpus.length > 0 && gpu >= gpus.length) {
     throw new UsageError(`--gpu ${gpu}: CUDA sees ${gpus.length} GPU(s): ${gpus.map((g, i) => `${i} ${g.name}`).join(', ')}`, `use --gpu 0${gpus.length > 1 ? ` to ${gpus.length - 1}` : ''}`);
   }
+}
+
+/** A decoded frame with the timestamps of the identical frames right after it, which reuse its upscaled output. */
+interface SourceFrame extends DecodedFrame {
+  repeatPtsUs: number[];
 }
 
 interface JobContext {
@@ -374,10 +385,13 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   const slotsCount = 2 * lanes;
   const decoder = new Decoder({
     ffmpeg: tools.ffmpeg, input: o.input, streamIndex: v.index, width: inW, height: inH, colour,
-    noAutorotate: keepRotationTag, poolSize: batch * (slotsCount + 1) + 2, signal, startSeconds: seekSeconds,
+    // Frames in the slots' units, a batch filling, the newest frame held back (it may be repeated), one decoding.
+    noAutorotate: keepRotationTag, poolSize: batch * (slotsCount + 1) + 3, signal, startSeconds: seekSeconds,
   });
   const stage = { decode: 0, infer: 0, encode: 0 };
   let framesOut = resumedFrames;
+  /** Frames written from the identical frame before them instead of upscaled again. */
+  let reusedFrames = 0;
   let completed = false;
   const writer = new SegmentWriter({
     ffmpeg: tools.ffmpeg, dir: workDir, segmentFrames, firstIndex: o.segment?.index ?? resumed.length,
@@ -491,8 +505,21 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       return r;
     };
 
+    /** Each upscaled frame, then itself again for every identical source frame after it; with their output timestamps. */
+    const withRepeats = (frames: SourceFrame[], outputs: Uint8Array[]): [Uint8Array[], number[]] => {
+      const out: Uint8Array[] = [];
+      const pts: number[] = [];
+      frames.forEach((f, i) => {
+        for (const p of [f.ptsUs, ...f.repeatPtsUs]) {
+          out.push(outputs[i]!);
+          pts.push(p - range.shiftUs);
+        }
+      });
+      return [out, pts];
+    };
+
     /** Frames in order under the current plan: batches of plan.batch, or each frame in tiles. */
-    const runFrames = async (frames: DecodedFrame[], handOver: HandOver) => {
+    const runFrames = async (frames: SourceFrame[], handOver: HandOver) => {
       for (let i = 0; i < frames.length;) {
         if (tiles) await runTiled(frames[i++]!, handOver);
         else {
@@ -504,7 +531,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     };
 
     /** One batch of at most plan.batch frames (runFrames cuts them under the plan of the moment). */
-    const runBatch = async (frames: DecodedFrame[], handOver: HandOver): Promise<void> => {
+    const runBatch = async (frames: SourceFrame[], handOver: HandOver): Promise<void> => {
       const used = plan;
       const slot = await takeSlot();
       const input = new Uint8Array(slot.input);
@@ -522,11 +549,11 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       for (const f of frames) decoder.pool.release(f.data);
       const back = result.slot;
       const views = frames.map((_, i) => new Uint8Array(back.output, i * frameHandBytes, frameHandBytes));
-      await handOver(views, frames.map((f) => f.ptsUs - range.shiftUs), () => giveSlot(back));
+      await handOver(...withRepeats(frames, views), () => giveSlot(back));
     };
 
     /** One frame through the tiles, plan.batch windows per inference call, stitched in an output frame. */
-    const runTiled = async (frame: DecodedFrame, handOver: HandOver) => {
+    const runTiled = async (frame: SourceFrame, handOver: HandOver) => {
       const pool = (outFrames ??= new FramePool(frameOutBytes, slotsCount));
       const out = await pool.acquire(signal);
       if (!out) return;
@@ -543,14 +570,14 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       }
       decoder.pool.release(frame.data);
       if (!i420) {
-        await handOver([out], [frame.ptsUs - range.shiftUs], () => pool.release(out));
+        await handOver(...withRepeats([frame], [out]), () => pool.release(out));
         return;
       }
       const yuvOut = (outI420 ??= { pool: new FramePool(frameHandBytes, slotsCount), scratch: new Float32Array(frameW * frameH) });
       const yuv = await yuvOut.pool.acquire(signal);
       if (yuv) nativeKernel()!.toI420(out, frameH, frameW, i420, yuv, yuvOut.scratch);
       pool.release(out);
-      if (yuv) await handOver([yuv], [frame.ptsUs - range.shiftUs], () => yuvOut.pool.release(yuv));
+      if (yuv) await handOver(...withRepeats([frame], [yuv]), () => yuvOut.pool.release(yuv));
     };
 
     /** The tiles of one frame, a call per lane at once; rejects with the first failure once all calls are back. */
@@ -644,21 +671,42 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
         decoded.close(err);
       }
     })();
-    let pending: DecodedFrame[] = [];
-    for (;;) {
-      const t = performance.now();
-      const next = await decoded.next();
-      stage.decode += performance.now() - t;
-      if (next.done || signal.aborted) break;
+    let pending: SourceFrame[] = [];
+    const take = async (frame: SourceFrame) => {
       // A frame per unit once tiling; else a batch. The plan may shrink while a batch fills
       // (another lane ran out of memory): runFrames splits it under the plan of the moment.
-      pending.push(next.value);
+      pending.push(frame);
       if (tiles || pending.length >= plan.batch) {
         const unit = pending;
         pending = [];
         await launch((handOver) => runFrames(unit, handOver));
       }
+    };
+    // The newest frame is held back until the next one shows whether it repeats it. A long run
+    // of one picture (a still scene) is cut every segment's worth of frames, so progress and
+    // resumable segments keep coming; the next run starts with one more upscale.
+    const reuse = o.reuseIdentical ?? true;
+    let newest: SourceFrame | undefined;
+    for (;;) {
+      const t = performance.now();
+      const next = await decoded.next();
+      stage.decode += performance.now() - t;
+      if (next.done || signal.aborted) break;
+      const frame = next.value;
+      if (newest && newest.repeatPtsUs.length < segmentFrames && newest.data.equals(frame.data)) {
+        newest.repeatPtsUs.push(frame.ptsUs);
+        decoder.pool.release(frame.data);
+        reusedFrames++;
+        continue;
+      }
+      if (newest) await take(newest);
+      newest = { ...frame, repeatPtsUs: [] };
+      if (!reuse) {
+        await take(newest);
+        newest = undefined;
+      }
     }
+    if (newest && !signal.aborted) await take(newest);
     if (pending.length && !signal.aborted) {
       const rest = pending;
       await launch((handOver) => runFrames(rest, handOver));
@@ -711,7 +759,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     const bytes = (await stat(outAbs)).size;
     progress(true);
     const elapsedMs = performance.now() - started;
-    emit({ type: 'done', frames: framesOut, elapsedMs, output: o.output, bytes, damagedFrames: missingFrames, peakRssBytes: peakRssBytes(), stageMs: { ...stage } });
+    emit({ type: 'done', frames: framesOut, elapsedMs, output: o.output, bytes, damagedFrames: missingFrames, reusedFrames, peakRssBytes: peakRssBytes(), stageMs: { ...stage } });
     return { output: o.output, frames: framesOut, elapsedMs, bytes, model: model.name, info };
   } catch (caught) {
     internal.abort();

@@ -1,5 +1,7 @@
 /** Plain-text formatting shared by the commands' output. */
 
+import type { DoneEvent } from '../events.js';
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KB', 'MB', 'GB', 'TB'];
@@ -17,4 +19,10 @@ export function renderTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n';
   return line(header) + line(widths.map((w) => '-'.repeat(w))) + rows.map(line).join('');
+}
+
+/** ", N identical to the frame before (not upscaled again)" when the job reused any frame. */
+export function reusedNote(e: DoneEvent): string {
+  const n = e.reusedFrames ?? 0;
+  return n > 0 ? `, ${n} identical to the frame before (not upscaled again)` : '';
 }

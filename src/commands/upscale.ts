@@ -7,7 +7,7 @@ import type { DashboardHandle } from '../tui/mount-dashboard.js';
 import { dashboardWanted } from '../tui/terminal.js';
 import { formatDuration, formatRate } from '../tui/text-bars.js';
 import { pullReporter } from './models.js';
-import { formatBytes } from './format.js';
+import { formatBytes, reusedNote } from './format.js';
 
 export interface UpscaleCliOptions {
   scale?: number;
@@ -26,6 +26,8 @@ export interface UpscaleCliOptions {
   restart?: boolean;
   threads?: number;
   lanes?: number;
+  /** false with --no-reuse-identical. */
+  reuseIdentical?: boolean;
   codec?: string;
   crf?: number;
   preset?: string;
@@ -73,7 +75,7 @@ export function plainReporter(stream: NodeJS.WritableStream, everyMs = 2000, now
         break;
       }
       case 'done':
-        stream.write(`esrvid: done: ${e.frames} frames in ${(e.elapsedMs / 1000).toFixed(1)} s (${(e.frames / (e.elapsedMs / 1000)).toFixed(2)} fps), ${formatBytes(e.bytes)} written to ${e.output}\n`);
+        stream.write(`esrvid: done: ${e.frames} frames in ${(e.elapsedMs / 1000).toFixed(1)} s (${(e.frames / (e.elapsedMs / 1000)).toFixed(2)} fps)${reusedNote(e)}, ${formatBytes(e.bytes)} written to ${e.output}\n`);
         break;
     }
   };
@@ -120,7 +122,7 @@ export async function runUpscale(input: string, output: string, o: UpscaleCliOpt
     }
   };
   const opts: UpscaleOptions = {
-    input, output, scale: o.scale, start: o.start, end: o.end, frames: o.frames, model: o.model, batch: o.batch, device: o.device, gpu: o.gpu, precision: o.precision, tile: o.tile, tilePad: o.tilePad, segmentSeconds: o.segmentSeconds, resume: o.resume, restart: o.restart, threads: o.threads, lanes: o.lanes, codec: o.codec, crf: o.crf,
+    input, output, scale: o.scale, start: o.start, end: o.end, frames: o.frames, model: o.model, batch: o.batch, device: o.device, gpu: o.gpu, precision: o.precision, tile: o.tile, tilePad: o.tilePad, segmentSeconds: o.segmentSeconds, resume: o.resume, restart: o.restart, threads: o.threads, lanes: o.lanes, reuseIdentical: o.reuseIdentical, codec: o.codec, crf: o.crf,
     preset: o.preset, pixFmt: o.pixFmt, overwrite: !!o.yes, ffmpegPath: o.ffmpeg, ffprobePath: o.ffprobe,
     signal: controller.signal, onEvent, onPull: pullReporter(process.stderr, !!o.quiet || !!o.json),
   };
@@ -137,3 +139,4 @@ export async function runUpscale(input: string, output: string, o: UpscaleCliOpt
     process.off('SIGTERM', onSignal);
   }
 }
+

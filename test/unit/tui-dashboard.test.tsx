@@ -184,6 +184,15 @@ describe('the final summary', () => {
     expect(screen.replace(/\n/g, '')).toContain(`written to ${path}`);
     for (const l of screen.split('\n')) expect(l.length).toBeLessThanOrEqual(80);
   });
+
+  it('says how many frames repeated the frame before and were not upscaled again', () => {
+    const { state, now } = midRun([{
+      type: 'done', frames: 480, elapsedMs: 60_000, output: '/v/out.mp4', bytes: 1024, damagedFrames: 0, reusedFrames: 240,
+      peakRssBytes: 1, stageMs: { decode: 1, infer: 2, encode: 3 },
+    }]);
+    const screen = plain(show(state, now, 100).lastFrame());
+    expect(screen).toContain('done  480 frames in 1:00 (8.00 fps average), 1.0 KB\n240 frame(s) identical to the frame before: written from its upscaled output, not upscaled again\n');
+  });
 });
 
 describe('keys', () => {

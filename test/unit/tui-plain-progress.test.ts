@@ -43,6 +43,17 @@ describe('plain progress lines', () => {
     expect(lines.at(-1)).toBe('esrvid: done: 600 frames in 60.0 s (10.00 fps), 2.0 KB written to out.mp4');
   });
 
+  it('the done line says how many frames repeated the frame before (none: nothing said)', () => {
+    const out = collect();
+    const report = plainReporter(out.stream, 2000, () => 0);
+    report({ type: 'done', frames: 48, elapsedMs: 2_000, output: 'out.mkv', bytes: 4096, damagedFrames: 0, reusedFrames: 24, peakRssBytes: 1, stageMs: { decode: 0, infer: 0, encode: 0 } });
+    report({ type: 'done', frames: 48, elapsedMs: 2_000, output: 'out.mkv', bytes: 4096, damagedFrames: 0, reusedFrames: 0, peakRssBytes: 1, stageMs: { decode: 0, infer: 0, encode: 0 } });
+    expect(out.text().trimEnd().split('\n')).toEqual([
+      'esrvid: done: 48 frames in 2.0 s (24.00 fps), 24 identical to the frame before (not upscaled again), 4.0 KB written to out.mkv',
+      'esrvid: done: 48 frames in 2.0 s (24.00 fps), 4.0 KB written to out.mkv',
+    ]);
+  });
+
   it('a slow job still reports at least every 30 s; without a frame count, every 2 s', () => {
     const slow = collect();
     const report = plainReporter(slow.stream, 2000, () => 0);
