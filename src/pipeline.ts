@@ -128,6 +128,8 @@ export interface SegmentJob {
 export interface UpscaleResult {
   output: string;
   frames: number;
+  /** Of `frames`, those identical to the frame before, written from its upscaled output. */
+  reusedFrames: number;
   elapsedMs: number;
   bytes: number;
   model: string;
@@ -731,7 +733,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       }
       completed = true;
       const elapsedMs = performance.now() - started;
-      return { output: join(workDir, seg.file), frames: framesOut, elapsedMs, bytes: seg.bytes, model: model.name, info, segment: seg };
+      return { output: join(workDir, seg.file), frames: framesOut, reusedFrames, elapsedMs, bytes: seg.bytes, model: model.name, info, segment: seg };
     }
     // Damaged input: count the frames that could not be decoded at all (the container lists
     // them, the decoder gave nothing). The others keep their own timestamps, so nothing drifts.
@@ -760,7 +762,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     progress(true);
     const elapsedMs = performance.now() - started;
     emit({ type: 'done', frames: framesOut, elapsedMs, output: o.output, bytes, damagedFrames: missingFrames, reusedFrames, peakRssBytes: peakRssBytes(), stageMs: { ...stage } });
-    return { output: o.output, frames: framesOut, elapsedMs, bytes, model: model.name, info };
+    return { output: o.output, frames: framesOut, reusedFrames, elapsedMs, bytes, model: model.name, info };
   } catch (caught) {
     internal.abort();
     let err = caught;

@@ -22,7 +22,7 @@ export function renderTable(header: string[], rows: string[][]): string {
 }
 
 /** ", N identical to the frame before (not upscaled again)" when the job reused any frame. */
-export function reusedNote(e: DoneEvent): string {
+export function reusedNote(e: Pick<DoneEvent, 'reusedFrames'>): string {
   const n = e.reusedFrames ?? 0;
   return n > 0 ? `, ${n} identical to the frame before (not upscaled again)` : '';
 }

@@ -10,6 +10,7 @@ import { Worker, WaitingError, type Job } from 'bullmq';
 import { CancelledError, EsrvidError } from '../errors.js';
 import type { DeviceRequest } from '../infer/device.js';
 import { Upscaler } from '../infer/upscaler.js';
+import { reusedNote } from '../commands/format.js';
 import { upscaleVideo } from '../pipeline.js';
 import { describeSegment, JOIN_QUEUE, QUEUE_PREFIX, SEGMENT_QUEUE, type JobSpec, type JoinResult, type SegmentJobData } from './job.js';
 import { joinJob } from './join.js';
@@ -116,7 +117,7 @@ export async function runWorker(o: WorkerOptions): Promise<'stopped' | 'idle'> {
       }
       await storage.commitSegment(attempt, record);
       await report(total);
-      o.log(`${what}: done, ${total} frames in ${(result.elapsedMs / 1000).toFixed(1)} s${reused ? ' (model sessions kept from the previous segment)' : ''}`);
+      o.log(`${what}: done, ${total} frames in ${(result.elapsedMs / 1000).toFixed(1)} s${reused ? ' (model sessions kept from the previous segment)' : ''}${reusedNote(result)}`);
       return record;
     } catch (err) {
       await storage.dropAttempt(attempt);

@@ -9,8 +9,10 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdir } from 'node:fs/promises';
 import { pullModel } from '../../src/models/pull.js';
-import { FFMPEG, ffmpeg, PHOTO, runCli, tempDir } from '../helpers/media.js';
+import { upscaleVideo } from '../../src/pipeline.js';
+import { FFMPEG, ffmpeg, packetTimes, PHOTO, runCli, tempDir } from '../helpers/media.js';
 
 const MODEL = 'realesr-animevideov3-x4';
 const [W, H] = [40, 24];
@@ -86,3 +88,20 @@ describe('frames identical to the one before are not upscaled again', () => {
     expect(repeatsIn(source)).toBe(name === 'still.mkv' ? 19 : 7);
   });
 });
+
+describe('a scale-out segment', () => {
+  it('reuses repeated frames too, and says how many in its result (the worker logs it)', async () => {
+    const src = join(dir, 'twos.mkv');
+    const segDir = join(dir, 'segment');
+    await mkdir(segDir);
+    const first = (await packetTimes(src))[0]!;
+    const r = await upscaleVideo({
+      input: src, output: join(dir, 'segment-job.mkv'), model: MODEL, device: 'cpu', codec: 'ffv1',
+      segment: { index: 0, dir: segDir, frames: 16, firstPtsUs: Math.round(first * 1e6), endPtsUs: Infinity },
+    });
+    expect(r.segment?.frames).toBe(16);
+    expect(r.frames).toBe(16);
+    expect(r.reusedFrames).toBe(7);
+  });
+});
+
