@@ -372,6 +372,9 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   if (v.variableFrameRate) {
     emit({ type: 'warning', message: 'variable frame rate detected: every frame keeps its source timestamp' });
   }
+  if (v.hdr && codec !== 'libx265') {
+    emit({ type: 'warning', message: `the source's HDR10 metadata (mastering display, content light level) is written only by libx265: this output (${codec}) will not carry it; use --codec libx265 to keep it` });
+  }
   for (const w of carry.warnings) emit({ type: 'warning', message: w });
   if (resumedFrames > 0) {
     emit({ type: 'warning', message: `resuming an unfinished job: ${resumed.length} segment(s), ${resumedFrames} frames already done` });
@@ -400,7 +403,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     track: { width: frameW, height: frameH, format: frameFormat, defaultDurationUs: frameUs },
     argsFor: (partial) => segmentArgs({
       ffmpeg: tools.ffmpeg, frameWidth: frameW, frameHeight: frameH, frameFormat, outWidth: outW, outHeight: outH,
-      settings: { codec, crf: o.crf, preset: o.preset ?? 'medium', pixFmt }, colour, sampleAspectRatio: v.sampleAspectRatio, timeBase: v.timeBase,
+      settings: { codec, crf: o.crf, preset: o.preset ?? 'medium', pixFmt }, colour, hdr: v.hdr, sampleAspectRatio: v.sampleAspectRatio, timeBase: v.timeBase,
     }, partial),
   });
   let lastProgress = 0;

@@ -6,6 +6,7 @@
  */
 import { passthroughTiming, type Binary } from '../ffmpeg/binaries.js';
 import type { ColourPlan } from '../ffmpeg/colour.js';
+import { x265HdrParams, type HdrMetadata } from '../ffmpeg/hdr.js';
 import type { Container, StreamPlan } from './containers.js';
 import type { RawFormat } from './matroska-writer.js';
 
@@ -35,6 +36,8 @@ export interface EncoderArgsInput {
   outHeight: number;
   settings: EncoderSettings;
   colour: ColourPlan;
+  /** The source's HDR10 metadata, written back where the encoder can (libx265). */
+  hdr?: HdrMetadata;
   streams: StreamPlan[];
   sourceVideoIndex: number;
   /** The source video stream's time base, kept so timestamps survive exactly. */
@@ -57,7 +60,7 @@ export function defaultCrf(codec: string): number | undefined {
 }
 
 /** Encodes one segment: Matroska RGB (or I420) frames on stdin -> a video-only NUT file. */
-export function segmentArgs(a: Pick<EncoderArgsInput, 'ffmpeg' | 'frameWidth' | 'frameHeight' | 'frameFormat' | 'outWidth' | 'outHeight' | 'settings' | 'colour' | 'sampleAspectRatio' | 'timeBase'>, output: string): string[] {
+export function segmentArgs(a: Pick<EncoderArgsInput, 'ffmpeg' | 'frameWidth' | 'frameHeight' | 'frameFormat' | 'outWidth' | 'outHeight' | 'settings' | 'colour' | 'hdr' | 'sampleAspectRatio' | 'timeBase'>, output: string): string[] {
   const { settings: s } = a;
   const converted = a.frameFormat === 'yuv420p';
   if (converted && (s.pixFmt !== 'yuv420p' || a.outWidth !== a.frameWidth || a.outHeight !== a.frameHeight)) {
@@ -81,6 +84,7 @@ export function segmentArgs(a: Pick<EncoderArgsInput, 'ffmpeg' | 'frameWidth' | 
     ...(crf !== undefined ? ['-crf', String(crf)] : []),
     ...(s.codec === 'libvpx-vp9' ? ['-b:v', '0', '-row-mt', '1'] : []),
     ...(s.preset && (s.codec === 'libx264' || s.codec === 'libx265' || s.codec === 'libx264rgb') ? ['-preset', s.preset] : []),
+    ...(a.hdr && s.codec === 'libx265' ? ['-x265-params', x265HdrParams(a.hdr)] : []),
     ...(rgbOut ? [] : [
       '-colorspace', a.colour.tags.colorspace, '-color_primaries', a.colour.tags.primaries,
       '-color_trc', a.colour.tags.trc, '-color_range', a.colour.tags.range,

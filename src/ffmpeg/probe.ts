@@ -8,6 +8,7 @@ import { statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { InputError } from '../errors.js';
 import type { Binary } from './binaries.js';
+import { mayCarryHdr, probeHdr, type HdrMetadata } from './hdr.js';
 
 export interface VideoStreamInfo {
   index: number;
@@ -35,6 +36,8 @@ export interface VideoStreamInfo {
   stillImage: boolean;
   /** Frame intervals vary (measured on the first packets; r_frame_rate often hides it). */
   variableFrameRate: boolean;
+  /** HDR10 mastering display and content light level of the first frame (HDR sources only). */
+  hdr?: HdrMetadata;
 }
 
 export interface StreamInfo {
@@ -149,6 +152,10 @@ export async function probe(ffprobe: Binary, path: string): Promise<MediaInfo> {
     stillImage: isImageFormat,
     variableFrameRate: await variableRate,
   };
+  if (mayCarryHdr(video.colorTransfer, video.colorPrimaries)) {
+    const hdr = await probeHdr(ffprobe, path, 'V:0');
+    if (hdr) video.hdr = hdr;
+  }
   return {
     path,
     formatName,
