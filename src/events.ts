@@ -52,6 +52,8 @@ export interface ProgressEvent {
   decodeMs: number;
   inferMs: number;
   encodeMs: number;
+  /** Of `frames`, those identical to the frame before, written from its upscaled output (single-process jobs). */
+  reusedFrames?: number;
   /** Scale-out (esrvid submit): segments and workers; the stage figures are then 0. */
   cluster?: ClusterProgress;
 }

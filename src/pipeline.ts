@@ -426,7 +426,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       type: 'progress', frames: framesOut, totalFrames, elapsedMs: now - started,
       decodeQueue: decoder.pool.size - decoder.pool.available, decodeCapacity: decoder.pool.size,
       encodeQueue: encodeQueue.size + encodeQueue.pending, encodeCapacity: slotsCount,
-      decodeMs: stage.decode, inferMs: stage.infer, encodeMs: stage.encode,
+      decodeMs: stage.decode, inferMs: stage.infer, encodeMs: stage.encode, reusedFrames,
     });
   };
 

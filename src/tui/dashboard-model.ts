@@ -140,6 +140,8 @@ export interface StageView {
 export interface DashboardView {
   start?: StartEvent;
   frames: number;
+  /** Of `frames`, those identical to the frame before (not upscaled again). */
+  reusedFrames: number;
   totalFrames?: number;
   /** Done / total, 0-1, when the total is known. */
   fraction?: number;
@@ -234,7 +236,7 @@ export function dashboardView(s: DashboardState, now: number): DashboardView {
 
   const shown = s.warnings.slice(-MAX_WARNINGS_SHOWN);
   return {
-    start: s.start, frames, totalFrames, fraction, elapsedMs, etaMs,
+    start: s.start, frames, reusedFrames: s.done?.reusedFrames ?? p?.reusedFrames ?? 0, totalFrames, fraction, elapsedMs, etaMs,
     fpsNow, fpsAvg,
     mpsNow: pixels !== undefined && fpsNow !== undefined ? fpsNow * pixels : undefined,
     mpsAvg: pixels !== undefined && fpsAvg !== undefined ? fpsAvg * pixels : undefined,

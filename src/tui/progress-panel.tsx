@@ -5,7 +5,9 @@ import { formatDuration, formatRate, progressBar } from './text-bars.js';
 
 export function ProgressPanel({ view, width }: { view: DashboardView; width: number }) {
   const { frames, totalFrames, fraction } = view;
-  const count = totalFrames ? `${frames}/${totalFrames} frames` : `${frames} frames`;
+  // Reused frames come out without inference: said, so a jump in the rate has its reason on screen.
+  const reused = view.reusedFrames > 0 ? ` (${view.reusedFrames} reused)` : '';
+  const count = `${totalFrames ? `${frames}/${totalFrames}` : frames} frames${reused}`;
   const percent = fraction !== undefined ? `${(fraction * 100).toFixed(1).padStart(5)}%` : '';
   const [filled, track] = progressBar(fraction ?? 0, Math.max(10, width - count.length - percent.length - 3));
   const eta = view.etaMs !== undefined ? formatDuration(view.etaMs) : view.stopping ? '-' : totalFrames ? '--:--' : 'unknown (no frame count)';

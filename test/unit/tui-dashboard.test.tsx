@@ -46,6 +46,13 @@ function show(state: DashboardState, now: number, width: number, keys = true) {
 }
 
 describe('the live dashboard', () => {
+  it('says how many frames were reused (identical to the frame before), so a jump in the rate has its reason on screen', () => {
+    const { state, now } = midRun([progress(168, 22_000, { reusedFrames: 12 })]);
+    const screen = plain(show(state, now, 100).lastFrame());
+    expect(screen).toMatch(/█+░+ 168\/480 frames \(12 reused\)  35\.0%/);
+    expect(plain(show(midRun().state, now, 100).lastFrame())).not.toContain('reused');
+  });
+
   it('shows the job, the progress bar with frames, percent, elapsed and ETA, throughput, stages and the sparkline', () => {
     const { state, now } = midRun();
     const { lastFrame } = show(state, now, 100);
