@@ -177,10 +177,11 @@ describe('without a terminal', () => {
     expect(events.filter((e) => e.type === 'done')).toHaveLength(1);
     const progress = events.filter((e) => e.type === 'progress');
     expect(progress.length).toBeGreaterThan(0);
-    for (const p of progress) expect(Object.keys(p).sort()).toEqual(['decodeCapacity', 'decodeMs', 'decodeQueue', 'elapsedMs', 'encodeCapacity', 'encodeMs', 'encodeQueue', 'frames', 'inferMs', 'totalFrames', 'type']);
+    for (const p of progress) expect(Object.keys(p).sort()).toEqual(['decodeCapacity', 'decodeMs', 'decodeQueue', 'elapsedMs', 'encodeCapacity', 'encodeMs', 'encodeQueue', 'frames', 'inferMs', 'reusedFrames', 'totalFrames', 'type']);
     const done = events.at(-1);
     expect(done.frames).toBe(48);
     expect(done.frames).toBe(await frameCount(out));
+    expect(done.reusedFrames).toBe(0); // the sample repeats no frame
   });
 
   it('--json: a failure is an error event on stdout too, with the same line and exit code', async () => {
