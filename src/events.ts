@@ -1,4 +1,5 @@
 /** Progress events the pipeline emits; the dashboard, the plain logger and --json all read these. */
+import type { RawFormat } from './encode/matroska-writer.js';
 
 export interface StartEvent {
   type: 'start';
@@ -18,7 +19,7 @@ export interface StartEvent {
   /** What runs the network: ONNX Runtime, or esrvid's fused CPU kernel for compact models (src/infer/native-cpu.ts). */
   engine?: 'onnxruntime' | 'native';
   /** What the encoder is handed: RGB frames it converts, or I420 the fused kernel's lanes wrote (src/native/yuv.h). */
-  frameFormat?: 'rgb24' | 'yuv420p';
+  frameFormat?: RawFormat;
   tile: number;
   /** Expected frames (from the container; may be absent or approximate for some inputs). */
   totalFrames?: number;

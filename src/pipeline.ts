@@ -27,6 +27,7 @@ import { CancelledError, DeviceError, EsrvidError, InputError, OutputError, Usag
 import type { PipelineEvent } from './events.js';
 import { findFfmpeg } from './ffmpeg/binaries.js';
 import { i420Matrix, planColour } from './ffmpeg/colour.js';
+import { HDR_ENCODER } from './ffmpeg/hdr.js';
 import { frameDurationUs, probe, type MediaInfo } from './ffmpeg/probe.js';
 import { autoBatch, gpuBytesPerPixel, gpuMemoryBudget, indexablePixels, peakElementsPerPixel } from './infer/batch-plan.js';
 import { defaultPrecision, isGpu, type DeviceRequest } from './infer/device.js';
@@ -372,8 +373,8 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
   if (v.variableFrameRate) {
     emit({ type: 'warning', message: 'variable frame rate detected: every frame keeps its source timestamp' });
   }
-  if (v.hdr && codec !== 'libx265') {
-    emit({ type: 'warning', message: `the source's HDR10 metadata (mastering display, content light level) is written only by libx265: this output (${codec}) will not carry it; use --codec libx265 to keep it` });
+  if (v.hdr && codec !== HDR_ENCODER) {
+    emit({ type: 'warning', message: `the source's HDR10 metadata (mastering display, content light level) is written only by ${HDR_ENCODER}: this output (${codec}) will not carry it; use --codec ${HDR_ENCODER} to keep it` });
   }
   for (const w of carry.warnings) emit({ type: 'warning', message: w });
   if (resumedFrames > 0) {
@@ -697,7 +698,11 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
       const next = await decoded.next();
       stage.decode += performance.now() - t;
       if (next.done || signal.aborted) break;
-      const frame = next.value;
+      const frame: SourceFrame = { ...next.value, repeatPtsUs: [] };
+      if (!reuse) {
+        await take(frame);
+        continue;
+      }
       if (newest && newest.repeatPtsUs.length < segmentFrames && newest.data.equals(frame.data)) {
         newest.repeatPtsUs.push(frame.ptsUs);
         decoder.pool.release(frame.data);
@@ -705,11 +710,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
         continue;
       }
       if (newest) await take(newest);
-      newest = { ...frame, repeatPtsUs: [] };
-      if (!reuse) {
-        await take(newest);
-        newest = undefined;
-      }
+      newest = frame;
     }
     if (newest && !signal.aborted) await take(newest);
     if (pending.length && !signal.aborted) {

@@ -139,4 +139,3 @@ export async function runUpscale(input: string, output: string, o: UpscaleCliOpt
     process.off('SIGTERM', onSignal);
   }
 }
-

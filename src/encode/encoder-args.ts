@@ -6,7 +6,7 @@
  */
 import { passthroughTiming, type Binary } from '../ffmpeg/binaries.js';
 import type { ColourPlan } from '../ffmpeg/colour.js';
-import { x265HdrParams, type HdrMetadata } from '../ffmpeg/hdr.js';
+import { HDR_ENCODER, x265HdrParams, type HdrMetadata } from '../ffmpeg/hdr.js';
 import type { Container, StreamPlan } from './containers.js';
 import type { RawFormat } from './matroska-writer.js';
 
@@ -36,7 +36,7 @@ export interface EncoderArgsInput {
   outHeight: number;
   settings: EncoderSettings;
   colour: ColourPlan;
-  /** The source's HDR10 metadata, written back where the encoder can (libx265). */
+  /** The source's HDR10 metadata, written back where the encoder can (HDR_ENCODER). */
   hdr?: HdrMetadata;
   streams: StreamPlan[];
   sourceVideoIndex: number;
@@ -84,7 +84,7 @@ export function segmentArgs(a: Pick<EncoderArgsInput, 'ffmpeg' | 'frameWidth' | 
     ...(crf !== undefined ? ['-crf', String(crf)] : []),
     ...(s.codec === 'libvpx-vp9' ? ['-b:v', '0', '-row-mt', '1'] : []),
     ...(s.preset && (s.codec === 'libx264' || s.codec === 'libx265' || s.codec === 'libx264rgb') ? ['-preset', s.preset] : []),
-    ...(a.hdr && s.codec === 'libx265' ? ['-x265-params', x265HdrParams(a.hdr)] : []),
+    ...(a.hdr && s.codec === HDR_ENCODER ? ['-x265-params', x265HdrParams(a.hdr)] : []),
     ...(rgbOut ? [] : [
       '-colorspace', a.colour.tags.colorspace, '-color_primaries', a.colour.tags.primaries,
       '-color_trc', a.colour.tags.trc, '-color_range', a.colour.tags.range,

@@ -66,6 +66,9 @@ export async function probeHdr(ffprobe: Binary, path: string, stream: string): P
   }
 }
 
+/** The one encoder of the bundled FFmpeg that writes the metadata. */
+export const HDR_ENCODER = 'libx265';
+
 /** libx265's `-x265-params` value that writes the metadata into the stream. */
 export function x265HdrParams(h: HdrMetadata): string {
   return [h.masterDisplay && `master-display=${h.masterDisplay}`, h.maxCll && `max-cll=${h.maxCll}`].filter(Boolean).join(':');
