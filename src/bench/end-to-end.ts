@@ -57,11 +57,12 @@ export function readDoneEvent(lines: readonly string[]): Omit<EndToEndRun, 'wall
   throw new Error('esrvid --json ended without a done event');
 }
 
-export async function runEndToEnd(clip: string, model: string, threads: number, lanes?: number): Promise<EndToEndRun> {
+export async function runEndToEnd(clip: string, model: string, threads: number, o: { lanes?: number; precision?: string } = {}): Promise<EndToEndRun> {
   const dir = await mkdtemp(join(tmpdir(), 'esrvid-bench-'));
   try {
     // --device cpu: the inference-only side of this comparison runs on the CPU too.
-    const args = [CLI, clip, join(dir, 'out.mp4'), '--json', '-y', '--no-tui', '--device', 'cpu', '--model', model, '--threads', String(threads), ...(lanes ? ['--lanes', String(lanes)] : [])];
+    const args = [CLI, clip, join(dir, 'out.mp4'), '--json', '-y', '--no-tui', '--device', 'cpu', '--model', model, '--threads', String(threads),
+      ...(o.lanes ? ['--lanes', String(o.lanes)] : []), ...(o.precision ? ['--precision', o.precision] : [])];
     const started = performance.now();
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
@@ -82,16 +83,39 @@ export async function runEndToEnd(clip: string, model: string, threads: number, 
 
 /**
  * The clip `loops` times in a row, every stream copied (ffmpeg -stream_loop): a longer real job.
- * FFmpeg is found by a child Node process (as the CLI finds it), so the benchmark itself never
- * loads FFmpeg's modules: `esrvid bench` without end-to-end runs needs only ONNX Runtime.
  */
 export async function loopClip(clip: string, loops: number, dir: string): Promise<string> {
   const out = join(dir, `looped${extname(clip)}`);
+  await runFfmpeg(['-v', 'error', '-y', '-stream_loop', String(loops - 1), '-i', clip, '-map', '0', '-c', 'copy', out]);
+  return out;
+}
+
+/**
+ * A real job of another frame size and length: the clip played as often as needed, scaled
+ * (Lanczos) to width x height, its first `frames` frames with the audio cut to them (-shortest),
+ * re-encoded nearly losslessly (x264 CRF 12) so the decoder does the work a real source asks.
+ */
+export async function sizedClip(clip: string, width: number, height: number, frames: number, dir: string): Promise<string> {
+  const out = join(dir, `clip-${width}x${height}-${frames}.mp4`);
+  await runFfmpeg([
+    '-v', 'error', '-y', '-stream_loop', '-1', '-i', clip, '-map', '0:v:0', '-map', '0:a?',
+    '-vf', `scale=${width}:${height}:flags=lanczos`, '-frames:v', String(frames),
+    '-c:v', 'libx264', '-crf', '12', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-c:a', 'copy', '-shortest', out,
+  ]);
+  return out;
+}
+
+/**
+ * FFmpeg with these arguments, found by a child Node process (as the CLI finds it), so the
+ * benchmark itself never loads FFmpeg's modules: `esrvid bench` without end-to-end runs needs
+ * only ONNX Runtime.
+ */
+async function runFfmpeg(args: string[]): Promise<void> {
   const binaries = new URL('../ffmpeg/binaries.js', import.meta.url).href;
   const script = `const { findFfmpeg } = await import(${JSON.stringify(binaries)});
 const { execFileSync } = await import('node:child_process');
 const t = await findFfmpeg({});
-execFileSync(t.ffmpeg.path, ['-v', 'error', '-y', '-stream_loop', ${JSON.stringify(String(loops - 1))}, '-i', ${JSON.stringify(clip)}, '-map', '0', '-c', 'copy', ${JSON.stringify(out)}], { stdio: ['ignore', 'ignore', 'inherit'] });`;
+execFileSync(t.ffmpeg.path, ${JSON.stringify(args)}, { stdio: ['ignore', 'ignore', 'inherit'] });`;
   await new Promise<void>((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -99,5 +123,4 @@ execFileSync(t.ffmpeg.path, ['-v', 'error', '-y', '-stream_loop', ${JSON.stringi
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(stderr.trim().split('\n').pop() || `exit ${code}`))));
   });
-  return out;
 }

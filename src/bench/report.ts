@@ -2,7 +2,7 @@
 import { formatBytes, renderTable } from '../commands/format.js';
 import { framesPerSecond, median } from './stats.js';
 import { describeLever, LEVERS } from './levers.js';
-import { PARITY_TOLERANCE, QUIET_LOAD, type CaseResult, type SuiteResult } from './suite.js';
+import { PARITY_TOLERANCE, QUIET_LOAD, type CaseResult, type EndToEndResult, type SuiteResult } from './suite.js';
 
 const f2 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(2));
 const f0 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(0));
@@ -44,10 +44,26 @@ export function bestBatches(cases: readonly CaseResult[]): CaseResult[] {
 const percent1 = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /** Each pair's end-to-end frames/s over its inference-alone frames/s, in run order. */
-function pairEfficiencies(e: NonNullable<SuiteResult['endToEnd']>): number[] {
+function pairEfficiencies(e: EndToEndResult): number[] {
   return e.runs.map((run, i) => {
     const block = e.inferOnlyMs[i] ?? [];
     return framesPerSecond(run.frames, run.elapsedMs) / framesPerSecond(block.length, block.reduce((a, b) => a + b, 0));
+  });
+}
+
+export const SWEEP_HEADER = ['model', 'frames in -> out', 'frames', 'end-to-end fps', 'inference alone fps', 'pipeline efficiency', 'per pair', 'inference busy', 'start-up ms', 'peak RSS', 'other load'];
+
+/** One row per model and size of the efficiency sweep. */
+export function sweepRows(rows: SuiteResult['efficiencySweep']): string[][] {
+  return (rows ?? []).map((e) => {
+    const run = e.runs[0];
+    const loads = e.pairOtherLoad.filter((l): l is number => l !== undefined);
+    return [
+      e.model, run ? `${run.inputSize.join('x')} -> ${run.outputSize.join('x')}` : `${e.width}x${e.height}`, String(run?.frames ?? '-'),
+      f2(e.endToEndFps), f2(e.inferOnlyFps), `${percent1(e.efficiency)}${e.reusesEndToEnd ? ' (above)' : ''}`,
+      pairEfficiencies(e).map((x) => (100 * x).toFixed(1)).join(', '), `${(100 * e.inferBusyShare).toFixed(0)}%`,
+      f0(medianOf(e.runs.map((x) => x.firstFrameMs))), formatBytes(e.peakRssBytes), loads.length > 0 ? Math.max(...loads).toFixed(1) : '-',
+    ];
   });
 }
 
@@ -67,6 +83,7 @@ export function renderSummary(r: SuiteResult): string {
     out += `end to end (${e.model}, ${e.runs[0]?.frames ?? '?'} frames of ${e.runs[0]?.inputSize.join('x') ?? '?'}): ${f2(e.endToEndFps)} fps vs inference alone ${f2(e.inferOnlyFps)} fps: `
       + `pipeline efficiency ${percent1(e.efficiency)} (per pair ${pairEfficiencies(e).map((x) => (100 * x).toFixed(1)).join(', ')}), inference busy ${(100 * e.inferBusyShare).toFixed(0)}% of the time, peak RSS ${formatBytes(e.peakRssBytes)}\n`;
   }
+  if (r.efficiencySweep?.length) out += `\npipeline efficiency for every model and size (batch 1):\n${renderTable(SWEEP_HEADER, sweepRows(r.efficiencySweep))}`;
   for (const n of r.notes) out += `note: ${n}\n`;
   if (r.loadAverages.length > 0) out += `load average during the suite: median ${median(r.loadAverages).toFixed(1)}, max ${Math.max(...r.loadAverages).toFixed(1)} (the suite itself adds about ${r.options.threads})\n`;
   out += `suite took ${(r.durationMs / 1000).toFixed(0)} s\n`;
@@ -171,6 +188,17 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
       ['start-up: job start to the first upscaled frame (median, ms; includes that frame\'s inference)', f0(medianOf(e.runs.map((x) => x.firstFrameMs)))],
       ['peak RSS of the esrvid process', formatBytes(e.peakRssBytes)],
     ], ['l', 'r']));
+  }
+  if (r.efficiencySweep?.length) {
+    const o = r.options;
+    push('### Pipeline efficiency for every model and size', '');
+    push(`Every model and frame size of the inference table, as \`esrvid clip.mp4 out.mp4 --json --model <model> --threads ${o.threads}\` at batch 1 (the CLI's default): `
+      + `${relative(o.clip)} scaled to the size (Lanczos, x264 CRF 12, audio kept) and played until the job holds about ${o.sweepSeconds} s of inference `
+      + `(at the speed the inference table measured; 24 to 240 frames), ${o.sweepRuns} pair(s) each, paired and alternated with inference alone as above `
+      + '(at least 3 blocks). The headline\'s model and size is the measurement above ("(above)"). A short job carries its start-up (model load, the first frame) '
+      + 'and the encoder\'s flush over fewer frames, and a larger frame makes the encoder\'s share larger or smaller with the model\'s work per pixel; '
+      + 'issue #7\'s 95% target is the 10-second clip above.', '');
+    push(markdownTable(SWEEP_HEADER, sweepRows(r.efficiencySweep), ['l', 'l', 'r', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r']));
   }
   push('## Method', '');
   push('- **Side by side.** The machine is shared and its speed changes by the minute, so nothing here compares numbers taken at different times: '

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { ModelPrecision } from '../models/store.js';
 import { measureInt8, type Int8CaseResult } from './int8.js';
 import { alternate } from './alternate.js';
-import { loopClip, runEndToEnd, type EndToEndRun } from './end-to-end.js';
+import { loopClip, runEndToEnd, sizedClip, type EndToEndRun } from './end-to-end.js';
 import { measureFmaPeak, type FmaPeak } from './fma-peak.js';
 import { countFlops, type FlopCount } from './flops.js';
 import { realFrames, syntheticFrames } from './frames.js';
@@ -59,6 +59,11 @@ export interface BenchOptions {
   clip: string;
   /** The clip is played this many times in a row (stream copy), so start-up weighs as in a real job. */
   clipLoops: number;
+  /** Also measure the pipeline's efficiency for every model and size of the suite (shorter jobs, fewer pairs). */
+  efficiencySweep: boolean;
+  sweepRuns: number;
+  /** Each sweep job is long enough for about this many seconds of inference (24 to 240 frames). */
+  sweepSeconds: number;
   /** Use this FMA peak (GFLOP/s) instead of measuring it. */
   peakGflops?: number;
   log: (line: string) => void;
@@ -140,7 +145,16 @@ export interface SuiteResult {
   /** int8 against float32, per compact model and frame size (batch 1). */
   int8: Int8CaseResult[];
   endToEnd?: EndToEndResult;
+  /** Pipeline efficiency per model and size (the sweep); the headline's own case is `endToEnd` again. */
+  efficiencySweep?: SweepRow[];
   notes: string[];
+}
+
+export interface SweepRow extends EndToEndResult {
+  width: number;
+  height: number;
+  /** This row is the headline measurement (`endToEnd`), not measured again. */
+  reusesEndToEnd: boolean;
 }
 
 
@@ -243,6 +257,7 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
 
     if (o.int8 && o.precision === 'fp32') await measureInt8Rows(resolved.map((r) => r.model), cases, o, result);
     if (o.endToEnd) result.endToEnd = await measureEndToEnd(o, notes, tmp);
+    if (o.efficiencySweep) result.efficiencySweep = await measureSweep(o, result, tmp);
     // A second look at the peak after a long suite, when the machine may have been busier or quieter.
     if (performance.now() - started > 60_000) await measurePeak();
   } finally {
@@ -399,8 +414,6 @@ export function caseLine(r: CaseResult): string {
 }
 
 async function measureEndToEnd(o: BenchOptions, notes: string[], tmp: string): Promise<EndToEndResult | undefined> {
-  const { resolveModel } = await import('../models/resolve.js');
-  const model = await resolveModel(o.endToEndModel, { device: o.device, precision: o.precision });
   let clip = o.clip;
   if (o.clipLoops > 1) {
     try {
@@ -410,6 +423,59 @@ async function measureEndToEnd(o: BenchOptions, notes: string[], tmp: string): P
       return undefined;
     }
   }
+  const pairs = await measurePairs(clip, o.endToEndModel, o.endToEndRuns, 16, o, notes);
+  return pairs && { clip: o.clip, clipLoops: o.clipLoops, ...pairs };
+}
+
+/**
+ * Pipeline efficiency for every model and frame size of the suite (batch 1, the CLI's default):
+ * a real clip scaled to the size, long enough for about `sweepSeconds` of inference (24 to 240
+ * frames), in pairs as the headline measurement. The headline's own model and size reuse it.
+ */
+async function measureSweep(o: BenchOptions, result: SuiteResult, tmp: string): Promise<SweepRow[]> {
+  const rows: SweepRow[] = [];
+  const seen = new Set<string>();
+  for (const c of result.cases) {
+    const key = `${c.model} ${c.width}x${c.height}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const e = result.endToEnd;
+    const headline = e?.model === c.model && e.runs[0]?.inputSize[0] === c.width && e.runs[0]?.inputSize[1] === c.height;
+    if (headline) {
+      rows.push({ ...e, width: c.width, height: c.height, reusesEndToEnd: true });
+      continue;
+    }
+    // The case's slowest batch speed sets the length (batch 1 where it was measured).
+    const fps = Math.min(...result.cases.filter((k) => k.model === c.model && k.width === c.width && k.height === c.height).map((k) => k.esrvidFps));
+    const frames = sweepFrames(fps, o.sweepSeconds);
+    o.log(`pipeline efficiency, ${key}: ${frames} frames`);
+    let clip: string;
+    try {
+      clip = await sizedClip(o.clip, c.width, c.height, frames, tmp);
+    } catch (err) {
+      result.notes.push(`pipeline efficiency of ${key} skipped: cannot make its clip: ${(err as Error).message.split('\n')[0]}`);
+      continue;
+    }
+    const pairs = await measurePairs(clip, c.model, o.sweepRuns, 3, o, result.notes);
+    await rm(clip, { force: true });
+    if (pairs) rows.push({ clip: o.clip, clipLoops: 1, ...pairs, width: c.width, height: c.height, reusesEndToEnd: false });
+  }
+  return rows;
+}
+
+/** Frames for a sweep job of about `seconds` of inference at `fps`: at least 24 (12 per lane of two), at most 240. */
+export function sweepFrames(fps: number, seconds: number): number {
+  if (!(fps > 0)) return 24;
+  return Math.max(24, Math.min(240, Math.round(fps * seconds)));
+}
+
+/**
+ * The whole CLI on `clip`, `runs` times, each paired with inference alone on frames of the job's
+ * size (at least `minBlocks` blocks); undefined if a job failed (the note says why).
+ */
+async function measurePairs(clip: string, modelName: string, runCount: number, minBlocks: number, o: BenchOptions, notes: string[]): Promise<Omit<EndToEndResult, 'clip' | 'clipLoops'> | undefined> {
+  const { resolveModel } = await import('../models/resolve.js');
+  const model = await resolveModel(modelName, { device: o.device, precision: o.precision });
   let stage: OrtStage | undefined;
   const runs: EndToEndRun[] = [];
   const inferOnlyMs: number[][] = [];
@@ -419,30 +485,30 @@ async function measureEndToEnd(o: BenchOptions, notes: string[], tmp: string): P
     const timeJob = async () => {
       const before = snapshot();
       try {
-        const run = await runEndToEnd(clip, o.endToEndModel, o.threads, o.lanes);
+        const run = await runEndToEnd(clip, modelName, o.threads, { lanes: o.lanes, precision: o.precision });
         return { run, load: otherLoad(before, snapshot()) };
       } catch (err) {
-        notes.push(`end-to-end run failed: ${(err as Error).message}`);
+        notes.push(`end-to-end run of ${modelName} failed: ${(err as Error).message}`);
         return undefined;
       }
     };
     /**
      * Inference alone on frames of the job's size at batch 1 (the CLI's default), after one
      * warm-up: blocks of two calls per lane, enough for about half the job's frames (at least
-     * 16), so the denominator averages over seconds of the machine's speed as the job does.
+     * `minBlocks`), so the denominator averages over seconds of the machine's speed as the job does.
      */
     const timeInference = async (job: EndToEndRun) => {
       const [w, h] = job.inputSize;
       stage ??= await OrtStage.open(model.path, model.scale, o.threads, { precision: model.precision, lanes: o.lanes });
       const frames = realFrames(1, w, h);
       await stage.time(1, w, h, frames);
-      const blocks = Math.max(16, Math.min(96, Math.ceil(job.frames / 2 / (2 * stage.lanes))));
+      const blocks = Math.max(minBlocks, Math.min(96, Math.ceil(job.frames / 2 / (2 * stage.lanes))));
       const before = snapshot();
       const block: number[] = [];
       for (let k = 0; k < blocks; k++) block.push(await stage.time(1, w, h, frames));
       return { block, load: otherLoad(before, snapshot()) };
     };
-    for (let i = 0; i < o.endToEndRuns; i++) {
+    for (let i = 0; i < runCount; i++) {
       // ABBA: every other pair times inference alone first (on the first pair's frame size and
       // length), so a drift in the machine's speed favours neither side of the ratio.
       const inferenceFirst = i % 2 === 1;
@@ -473,9 +539,7 @@ async function measureEndToEnd(o: BenchOptions, notes: string[], tmp: string): P
   const quiet = pairOtherLoad.map((l, i) => (l !== undefined && l <= QUIET_LOAD ? i : -1)).filter((i) => i >= 0);
   const pick = <T>(xs: T[]) => (quiet.length > 0 ? quiet.map((i) => xs[i]!) : xs);
   return {
-    clip: o.clip,
-    clipLoops: o.clipLoops,
-    model: o.endToEndModel,
+    model: modelName,
     runs,
     inferOnlyMs,
     endToEndFps: median(e2e),

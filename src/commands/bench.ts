@@ -30,6 +30,9 @@ export interface BenchCliOptions {
   e2eModel: string;
   clip?: string;
   clipLoops: number;
+  sweep?: boolean;
+  sweepRuns: number;
+  sweepSeconds: number;
   peakGflops?: number;
   json?: boolean;
   write?: string | boolean;
@@ -73,6 +76,10 @@ export function registerBench(program: Command, run: (o: BenchCliOptions, quiet:
     .option('--e2e-model <name>', 'model for the end-to-end runs', 'realesr-general-x4v3')
     .option('--clip <file>', 'video for the end-to-end runs (default: samples/chelsea.mp4)')
     .option('--clip-loops <n>', 'play the clip this many times in a row (stream copy) for the end-to-end runs, so start-up weighs as in a real job', wholeNumber('--clip-loops', 1, 100), 5)
+    .option('--sweep', 'also measure the pipeline\'s efficiency for every model and size (default: only for the full default suite)')
+    .option('--no-sweep', 'skip the efficiency sweep')
+    .option('--sweep-runs <n>', 'pairs per model and size in the sweep', wholeNumber('--sweep-runs', 1, 100), 3)
+    .option('--sweep-seconds <s>', 'each sweep job is long enough for about this many seconds of inference (24 to 240 frames)', wholeNumber('--sweep-seconds', 1, 3600), 15)
     .option('--peak-gflops <n>', 'the machine\'s FP32 FMA peak in GFLOP/s (default: measured, with the system C compiler)', Number)
     .option('--json', 'print the full result as JSON on stdout (progress stays on stderr)')
     .option('--write [file]', 'write the Markdown report (default file: BENCHMARKS.md)')
@@ -119,6 +126,9 @@ export async function runBench(o: BenchCliOptions, quiet: boolean): Promise<void
     endToEndModel: o.e2eModel,
     clip: o.clip ?? SAMPLE_CLIP,
     clipLoops: o.clipLoops,
+    efficiencySweep: o.sweep ?? fullSuite,
+    sweepRuns: o.sweepRuns,
+    sweepSeconds: o.sweepSeconds,
     peakGflops: o.peakGflops,
     log: quiet ? () => undefined : (line) => process.stderr.write(`${line}\n`),
   });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sweepFrames } from '../../src/bench/suite.js';
 import { nativeKernel } from '../../src/infer/native-cpu.js';
 import { runCli, tempDir } from '../helpers/media.js';
 
@@ -46,11 +47,12 @@ describe('esrvid bench', () => {
 
   it('pairs whole CLI jobs with inference alone, alternating which goes first', async () => {
     const md = join(tmp.dir, 'E.md');
-    const r = await runCli(['bench', '-m', 'realesr-animevideov3-x4', '--size', '24x16', '-b', '1', '--runs', '1', '--warmup', '0', '--min-time', '0',
+    const r = await runCli(['bench', '-m', 'realesr-animevideov3-x4', '--size', '160x90,24x16', '-b', '1', '--runs', '1', '--warmup', '0', '--min-time', '0',
       '--reference', 'none', '--no-levers', '--no-int8', '--e2e', '--e2e-model', 'realesr-animevideov3-x4', '--e2e-runs', '2', '--clip-loops', '1',
-      '--peak-gflops', '100', '--json', '--write', md], { timeoutMs: 180_000 });
+      '--sweep', '--sweep-runs', '1', '--sweep-seconds', '1', '--peak-gflops', '100', '--json', '--write', md], { timeoutMs: 240_000 });
     expect(r.code).toBe(0);
-    const e = JSON.parse(r.stdout).endToEnd;
+    const result = JSON.parse(r.stdout);
+    const e = result.endToEnd;
     // samples/chelsea.mp4: 48 frames of 160x90, upscaled x4 by the real model, in both jobs.
     expect(e.runs.map((x: { frames: number; inputSize: number[]; outputSize: number[] }) => [x.frames, x.inputSize, x.outputSize]))
       .toEqual([[48, [160, 90], [640, 360]], [48, [160, 90], [640, 360]]]);
@@ -67,7 +69,20 @@ describe('esrvid bench', () => {
     const report = readFileSync(md, 'utf8');
     expect(report).toMatch(/\| pipeline efficiency \(median of per-pair ratios[^|]*\| \d+\.\d% \|/);
     expect(report).toMatch(/\| pipeline efficiency of each pair, in run order \| \d+\.\d%, \d+\.\d% \|/);
-  }, 200_000);
+    // The sweep: one row per model and size. 160x90 is the headline's own clip (not run again);
+    // 24x16 is the sample scaled down, as long as one second of inference at the case's speed.
+    const sweep = result.efficiencySweep as { width: number; height: number; reusesEndToEnd: boolean; runs: { frames: number; inputSize: number[]; outputSize: number[] }[]; inferOnlyMs: number[][]; efficiency: number }[];
+    expect(sweep.map((w) => [w.width, w.height, w.reusesEndToEnd, w.runs.length])).toEqual([[160, 90, true, 2], [24, 16, false, 1]]);
+    const small = sweep[1]!;
+    const fps = result.cases.find((c: { width: number }) => c.width === 24).esrvidFps;
+    expect(small.runs[0]!.frames).toBe(sweepFrames(fps, 1));
+    expect([small.runs[0]!.inputSize, small.runs[0]!.outputSize]).toEqual([[24, 16], [96, 64]]);
+    expect(small.inferOnlyMs[0]!.length).toBeGreaterThanOrEqual(3);
+    expect(small.efficiency).toBeGreaterThan(0);
+    expect(report).toContain('### Pipeline efficiency for every model and size');
+    expect(report).toMatch(/\| realesr-animevideov3-x4 \| 160x90 -> 640x360 \| 48 \| [\d.]+ \| [\d.]+ \| \d+\.\d% \(above\) \|/);
+    expect(report).toMatch(new RegExp(`\\| realesr-animevideov3-x4 \\| 24x16 -> 96x64 \\| ${sweepFrames(fps, 1)} \\| [\\d.]+ \\| [\\d.]+ \\| \\d+\\.\\d% \\|`));
+  }, 260_000);
 
   it('refuses devices it cannot measure yet and bad sizes, with usage errors', async () => {
     const cuda = await runCli(['bench', '--device', 'cuda']);

@@ -44,6 +44,16 @@ describe('esrvid bench options', () => {
     expect((await parse(['bench', '--write', 'x.md'])).o.write).toBe('x.md');
   });
 
+  it('the efficiency sweep is unset unless asked for or refused; its runs and length are whole numbers', async () => {
+    expect((await parse(['bench'])).o.sweep).toBeUndefined();
+    expect((await parse(['bench', '--sweep'])).o.sweep).toBe(true);
+    expect((await parse(['bench', '--no-sweep'])).o.sweep).toBe(false);
+    expect((await parse(['bench'])).o).toMatchObject({ sweepRuns: 3, sweepSeconds: 15 });
+    expect((await parse(['bench', '--sweep-runs', '2', '--sweep-seconds', '30'])).o).toMatchObject({ sweepRuns: 2, sweepSeconds: 30 });
+    await expect(parse(['bench', '--sweep-runs', '0'])).rejects.toThrow(/--sweep-runs must be a whole number from 1/);
+    await expect(parse(['bench', '--sweep-seconds', '1.5'])).rejects.toThrow(/--sweep-seconds must be a whole number/);
+  });
+
   it('int8 rows are on unless refused; --precision int8 is a choice', async () => {
     expect((await parse(['bench'])).o.int8).toBe(true);
     expect((await parse(['bench', '--no-int8'])).o.int8).toBe(false);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bestBatches, caseRows, int8Rows, markdownTable, renderMarkdown, renderSummary } from '../../src/bench/report.js';
+import { bestBatches, caseRows, int8Rows, markdownTable, renderMarkdown, renderSummary, sweepRows } from '../../src/bench/report.js';
+import { sweepFrames } from '../../src/bench/suite.js';
 import type { CaseResult, SuiteResult } from '../../src/bench/suite.js';
 
 function caseResult(batch: number, esrvidFps: number, torchFps?: number): CaseResult {
@@ -19,6 +20,7 @@ const suite: SuiteResult = {
   options: {
     device: 'cpu', precision: 'fp32', int8: true, runs: 5, warmup: 1, minCaseMs: 8000, threads: 2, reference: 'pytorch', pauseMs: 300,
     levers: true, endToEnd: true, endToEndRuns: 3, endToEndModel: 'realesr-general-x4v3', clip: 'samples/chelsea.mp4', clipLoops: 5,
+    efficiencySweep: false, sweepRuns: 3, sweepSeconds: 15,
   },
   peak: { gflops: 540, measured: [{ gflops512: 540, gflops256: 270, gflopsOneThread: 272, threads: 2, compiler: 'cc 12' }] },
   models: [{
@@ -98,6 +100,34 @@ describe('bench report', () => {
     expect(renderMarkdown(suite)).toContain('| realesr-animevideov3-x4 | 160x90 | 17.00 | 30.60 | 1.80x | 18.00 | 32.00 | 41.9 / 42.7 dB | yes | 0.1 |');
     expect(renderSummary(suite)).toContain('int8 against float32 (esrvid, batch 1)');
     expect(renderMarkdown({ ...suite, int8: [] })).not.toContain('## int8');
+  });
+
+  it('efficiency sweep: a row per model and size, the headline marked, per-pair figures and the largest other load', () => {
+    const headline = { ...suite.endToEnd!, width: 160, height: 90, reusesEndToEnd: true };
+    const big = {
+      ...suite.endToEnd!, clipLoops: 1, width: 640, height: 360, reusesEndToEnd: false,
+      runs: [1, 2].map((k) => ({ frames: 24, elapsedMs: 26_000 + 1000 * k, wallMs: 0, peakRssBytes: 900 * 2 ** 20, stageMs: { decode: 5, infer: 25_000, encode: 900 }, inputSize: [640, 360] as [number, number], outputSize: [2560, 1440] as [number, number], firstFrameMs: 1200 + k })),
+      inferOnlyMs: [[1100, 1100, 1100], [1000, 1000, 1000]], endToEndFps: 0.89, inferOnlyFps: 0.95, pairOtherLoad: [0.1, undefined], efficiency: 0.93, inferBusyShare: 0.92, peakRssBytes: 900 * 2 ** 20,
+    };
+    expect(sweepRows([headline, big])).toEqual([
+      ['realesr-general-x4v3', '160x90 -> 640x360', '240', '30.00', '25.00', '120.0% (above)', '120.0', '88%', '450', '400 MB', '0.1'],
+      // 24 frames in 27 s = 0.889 fps against 1/1.1 s = 0.909: 97.8%; 24/28 = 0.857 against 1: 85.7%.
+      ['realesr-general-x4v3', '640x360 -> 2560x1440', '24', '0.89', '0.95', '93.0%', '97.8, 85.7', '92%', '1202', '900 MB', '0.1'],
+    ]);
+    const withSweep = { ...suite, efficiencySweep: [headline, big] };
+    const md = renderMarkdown(withSweep);
+    expect(md).toContain('### Pipeline efficiency for every model and size');
+    expect(md).toContain('| realesr-general-x4v3 | 640x360 -> 2560x1440 | 24 | 0.89 | 0.95 | 93.0% | 97.8, 85.7 | 92% | 1202 | 900 MB | 0.1 |');
+    expect(md.indexOf('### Pipeline efficiency')).toBeGreaterThan(md.indexOf('## End to end'));
+    expect(renderSummary(withSweep)).toContain('pipeline efficiency for every model and size (batch 1):');
+    expect(renderMarkdown(suite)).not.toContain('### Pipeline efficiency');
+  });
+
+  it('sweep jobs hold about the asked seconds of inference, from 24 to 240 frames', () => {
+    expect(sweepFrames(3.56, 15)).toBe(53);
+    expect(sweepFrames(0.87, 15)).toBe(24);
+    expect(sweepFrames(27.4, 15)).toBe(240);
+    expect(sweepFrames(Number.NaN, 15)).toBe(24);
   });
 
   it('markdown tables align numeric columns right', () => {
