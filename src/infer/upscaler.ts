@@ -6,6 +6,7 @@
  * long job allocates nothing per frame. A failed batch hands its slot back too
  * (InferenceError.slot), so a retry reuses the same buffers.
  */
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { DeviceError, ModelError } from '../errors.js';
 import type { Precision } from '../models/onnx/graph-builder.js';
@@ -50,29 +51,36 @@ export interface OpenOptions {
 }
 
 /**
- * The model as the session's device should run it, made once here and handed to every lane
- * (12-90 ms for the registry models): on the CPU the layers for esrvid's fused kernel where it
- * applies (src/infer/native-cpu.ts), else the graph arranged for ONNX Runtime's CPU kernels
- * (src/models/onnx/arrange-for-cpu.ts); on CUDA the graph arranged channels-last
- * (src/models/onnx/arrange-for-cuda.ts); the file's bytes where a rewriter found nothing to do;
- * the path itself where the configuration asks for no arrangement. The rewriters (and protobuf
- * with them) load only when used.
+ * The model as the session's device should run it, handed to every lane: on the CPU the layers
+ * for esrvid's fused kernel where it applies (src/infer/native-cpu.ts), else the graph arranged
+ * for ONNX Runtime's CPU kernels (src/models/onnx/arrange-for-cpu.ts); on CUDA the graph
+ * arranged channels-last (src/models/onnx/arrange-for-cuda.ts); the path itself where the
+ * configuration asks for no arrangement. Arranged graphs are kept as files
+ * (src/infer/arranged-cache.ts) that the lanes load themselves, and a graph the fused kernel
+ * cannot run is remembered so, so a later job reads no model bytes on the main thread. The
+ * rewriters (and protobuf with them) load only when used.
  */
 async function modelForSession(path: string, session: SessionConfig): Promise<WorkerModel> {
   if (!session.arrangeForCpu && !session.arrangeForCuda) return path;
-  const bytes = await readFile(path);
+  const { arrangedCache, arrangedModel } = await import('./arranged-cache.js');
+  const cache = await arrangedCache(path);
   if (session.arrangeForCuda) {
     const { arrangeForCuda } = await import('../models/onnx/arrange-for-cuda.js');
-    return arrangeForCuda(bytes).bytes ?? bytes;
+    return arrangedModel(cache, path, 'cuda', (b) => arrangeForCuda(b).bytes);
   }
-  if (session.nativeCpu) {
+  let bytes: Uint8Array | undefined;
+  if (session.nativeCpu && !existsSync(cache.file('not-native'))) {
     const { nativeKernel } = await import('./native-cpu.js');
     const { nativePlan } = await import('./native-plan.js');
-    const plan = nativeKernel() ? nativePlan(bytes) : undefined;
-    if (plan) return { native: plan };
+    if (nativeKernel()) {
+      bytes = new Uint8Array(await readFile(path));
+      const plan = nativePlan(bytes);
+      if (plan) return { native: plan };
+      await cache.keep('not-native');
+    }
   }
   const { arrangeForCpu } = await import('../models/onnx/arrange-for-cpu.js');
-  return arrangeForCpu(bytes).bytes ?? bytes;
+  return arrangedModel(cache, path, 'cpu', (b) => arrangeForCpu(b).bytes, bytes);
 }
 
 interface LaneOptions {

@@ -12,7 +12,7 @@ import { basename } from 'node:path';
 import { ModelError, UsageError } from '../errors.js';
 import { INT8_MIN_PSNR_DB, makeInt8, QUANTIZER_VERSION } from './int8.js';
 import type { PullEvent } from './pull.js';
-import { manifestPath, modelsDir, onnxPath, readManifest, sha256, writeFileAtomic, type Int8Entry, type ModelManifest } from './store.js';
+import { manifestPath, modelsDir, onnxPath, readManifest, sha256, stampedSha256, writeFileAtomic, type Int8Entry, type ModelManifest } from './store.js';
 
 /** int8 is made for the compact models: convolutions and PReLU (RRDBNet is slow to calibrate and not measured). */
 export function int8Supported(architecture: string): boolean {
@@ -66,7 +66,7 @@ export async function int8File(name: string, o: Int8Options, known?: ModelManife
   const path = onnxPath(name, 'int8', dir);
   const current = manifest.int8;
   if (current && isCurrent(current, manifest)) {
-    const actual = existsSync(path) ? sha256(await readFile(path)) : 'missing';
+    const actual = existsSync(path) ? await stampedSha256(path) : 'missing';
     if (actual === current.sha256) return { path, entry: current };
   }
 

@@ -11,7 +11,7 @@ import { isImportedInstalled, loadLocalRegistry } from './local-registry.js';
 import { fetchTarballFiles } from './npm-tarball.js';
 import type { Precision } from './onnx/graph-builder.js';
 import { findModel, type RegistryModel } from './registry.js';
-import { manifestPath, modelsDir, onnxPath, readManifest, sha256, sha256File, writeFileAtomic, type Int8Entry, type ModelManifest } from './store.js';
+import { manifestPath, modelsDir, onnxPath, readManifest, sha256, stampedSha256, writeFileAtomic, type Int8Entry, type ModelManifest } from './store.js';
 
 /** Bumped whenever the converter's output changes, so stale conversions are redone. */
 export const CONVERTER_VERSION = 'esrvid-ncnn2onnx/1';
@@ -133,7 +133,7 @@ export async function verifyModelFile(name: string, precision: Precision, dir = 
   const m = await readManifest(name, dir);
   const path = onnxPath(name, precision, dir);
   if (!m) throw new ModelError(`model ${name} is not installed in ${dir}`, fixHint ?? `run: esrvid models pull ${name}`);
-  const actual = await sha256File(path).catch(() => 'missing');
+  const actual = await stampedSha256(path).catch(() => 'missing');
   if (actual !== m.files[precision].sha256) {
     throw new ModelError(`${path} is damaged (sha256 ${actual.slice(0, 12)}…, expected ${m.files[precision].sha256.slice(0, 12)}…)`,
       fixHint ?? `run: esrvid models pull ${name} --force`);

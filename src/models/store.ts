@@ -5,8 +5,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Precision } from './onnx/graph-builder.js';
 import { PACKAGE_ROOT } from './registry.js';
@@ -76,6 +76,47 @@ export function sha256(data: Uint8Array): string {
 
 export async function sha256File(path: string): Promise<string> {
   return sha256(await readFile(path));
+}
+
+/** What a stamp remembers of the file it hashed: any write, copy over it or rename onto it changes one of these. */
+interface Sha256Stamp {
+  sha256: string;
+  size: number;
+  ino: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+/** The stamp beside a file: `.<name>.sha256`. */
+export function stampPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.sha256`);
+}
+
+/**
+ * A model file's SHA-256, hashed once per version of the file: every job checks its model, and
+ * hashing realesrgan-x4plus's 67 MB took ~70 ms of each job's start (read and hash). The hash is
+ * kept in a stamp beside the file with the file's size, inode, modification and status-change
+ * times, and trusted while all four are unchanged. The status-change time cannot be set back
+ * by a program (a write or a `touch -d` moves it too), so a changed file is always hashed again.
+ * A stamp that cannot be written (a read-only folder) only means hashing every time.
+ */
+export async function stampedSha256(path: string): Promise<string> {
+  const st = await stat(path);
+  const now = { size: st.size, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+  const stamp = stampPath(path);
+  try {
+    const old = JSON.parse(await readFile(stamp, 'utf8')) as Sha256Stamp;
+    if (old.size === now.size && old.ino === now.ino && old.mtimeMs === now.mtimeMs && old.ctimeMs === now.ctimeMs && /^[0-9a-f]{64}$/.test(old.sha256)) return old.sha256;
+  } catch {
+    // No stamp, or not one we wrote: hash.
+  }
+  const hash = await sha256File(path);
+  // Stamped only if the file did not change while it was read.
+  const after = await stat(path);
+  if (after.size === now.size && after.mtimeMs === now.mtimeMs && after.ctimeMs === now.ctimeMs) {
+    await writeFileAtomic(stamp, JSON.stringify({ sha256: hash, ...now } satisfies Sha256Stamp)).catch(() => undefined);
+  }
+  return hash;
 }
 
 /** Writes `data` to `path` so that readers see the old file or the whole new one, never a part. */
