@@ -51,6 +51,9 @@ function pairEfficiencies(e: EndToEndResult): number[] {
   });
 }
 
+/** The pairs' efficiencies as percentages with one decimal, "95.2, 94.8, ...". */
+const pairPercents = (e: EndToEndResult) => pairEfficiencies(e).map((x) => (100 * x).toFixed(1)).join(', ');
+
 export const SWEEP_HEADER = ['model', 'frames in -> out', 'frames', 'end-to-end fps', 'inference alone fps', 'pipeline efficiency', 'per pair', 'inference busy', 'start-up ms', 'peak RSS', 'other load'];
 
 /** One row per model and size of the efficiency sweep. */
@@ -61,7 +64,7 @@ export function sweepRows(rows: SuiteResult['efficiencySweep']): string[][] {
     return [
       e.model, run ? `${run.inputSize.join('x')} -> ${run.outputSize.join('x')}` : `${e.width}x${e.height}`, String(run?.frames ?? '-'),
       f2(e.endToEndFps), f2(e.inferOnlyFps), `${percent1(e.efficiency)}${e.reusesEndToEnd ? ' (above)' : ''}`,
-      pairEfficiencies(e).map((x) => (100 * x).toFixed(1)).join(', '), `${(100 * e.inferBusyShare).toFixed(0)}%`,
+      pairPercents(e), `${(100 * e.inferBusyShare).toFixed(0)}%`,
       f0(medianOf(e.runs.map((x) => x.firstFrameMs))), formatBytes(e.peakRssBytes), loads.length > 0 ? Math.max(...loads).toFixed(1) : '-',
     ];
   });
@@ -81,7 +84,7 @@ export function renderSummary(r: SuiteResult): string {
   const e = r.endToEnd;
   if (e) {
     out += `end to end (${e.model}, ${e.runs[0]?.frames ?? '?'} frames of ${e.runs[0]?.inputSize.join('x') ?? '?'}): ${f2(e.endToEndFps)} fps vs inference alone ${f2(e.inferOnlyFps)} fps: `
-      + `pipeline efficiency ${percent1(e.efficiency)} (per pair ${pairEfficiencies(e).map((x) => (100 * x).toFixed(1)).join(', ')}), inference busy ${(100 * e.inferBusyShare).toFixed(0)}% of the time, peak RSS ${formatBytes(e.peakRssBytes)}\n`;
+      + `pipeline efficiency ${percent1(e.efficiency)} (per pair ${pairPercents(e)}), inference busy ${(100 * e.inferBusyShare).toFixed(0)}% of the time, peak RSS ${formatBytes(e.peakRssBytes)}\n`;
   }
   if (r.efficiencySweep?.length) out += `\npipeline efficiency for every model and size (batch 1):\n${renderTable(SWEEP_HEADER, sweepRows(r.efficiencySweep))}`;
   for (const n of r.notes) out += `note: ${n}\n`;

@@ -37,8 +37,6 @@ export function arrangerCodeKey(): Promise<string> {
 export type CacheEntry = ArrangementKind | 'not-native' | `${ArrangementKind}-unchanged`;
 
 export interface ArrangedCache {
-  /** The source's SHA-256 (from its stamp in the models folder). */
-  sourceSha256: string;
   /** Where an entry is or would be kept. */
   file(kind: CacheEntry): string;
   /** Keeps `bytes` (an empty marker without) as `kind`; false when the folder cannot be written. */
@@ -59,7 +57,6 @@ export async function arrangedCache(source: string, dir = join(modelsDir(), '.ar
   const name = basename(source).replace(/\.onnx$/i, '');
   const file = (kind: CacheEntry) => join(dir, `${name}.${kind}.${sourceSha256.slice(0, 16)}.${code}.${kind === 'cpu' || kind === 'cuda' ? 'onnx' : 'none'}`);
   return {
-    sourceSha256,
     file,
     async keep(kind, bytes) {
       const path = file(kind);
