@@ -80,6 +80,13 @@ export interface DoneEvent {
   /** Peak resident memory of the esrvid process (inference worker included), bytes. */
   peakRssBytes: number;
   stageMs: { decode: number; infer: number; encode: number };
+  /**
+   * CPU time the job used from its start to this event, ms: `process` is esrvid itself (every
+   * thread: inference lanes, decoding and encoding hand-over, the UI), `children` the FFmpeg
+   * processes it ran (Linux only). With the cores and elapsedMs it shows where a job's machine
+   * time went; absent where not measured (scale-out).
+   */
+  cpuMs?: { process: number; children?: number };
 }
 
 export type PipelineEvent = StartEvent | ProgressEvent | WarningEvent | DoneEvent;

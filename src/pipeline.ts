@@ -42,6 +42,7 @@ import type { PullEvent } from './models/pull.js';
 import { refuseInt8OnGpu } from './models/int8-install.js';
 import { resolveModel } from './models/resolve.js';
 import { peakRssBytes } from './peak-memory.js';
+import { cpuTime, cpuTimeSince, type CpuTime } from './cpu-time.js';
 
 export interface UpscaleOptions {
   input: string;
@@ -161,6 +162,7 @@ async function removeStaleTemporaries(outAbs: string): Promise<void> {
 
 export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
   const started = performance.now();
+  const cpuAtStart = cpuTime();
   const emit = (e: PipelineEvent) => o.onEvent?.(e);
   const container = containerFor(o.output);
   if (o.scale !== undefined && !(o.scale > 0 && o.scale <= 16)) throw new UsageError(`--scale must be between 0 and 16, got ${o.scale}`);
@@ -194,7 +196,7 @@ export async function upscaleVideo(o: UpscaleOptions): Promise<UpscaleResult> {
     const info = await probe(tools.ffprobe, o.input);
     if (!o.segment) checkOutputPath(o.input, o.output, !!o.overwrite);
     const range = o.segment ? segmentRange(o.segment, info) : await planRange(o, info, tools.ffprobe);
-    ctx = { started, emit, container, tools, info, range };
+    ctx = { started, cpuAtStart, emit, container, tools, info, range };
   } catch (err) {
     if (!o.upscaler) await opening.then((u) => u.close(), () => undefined);
     throw err;
@@ -240,6 +242,8 @@ interface SourceFrame extends DecodedFrame {
 
 interface JobContext {
   started: number;
+  /** CPU time at the job's start, for the `done` event's cpuMs. */
+  cpuAtStart: CpuTime;
   emit: (e: PipelineEvent) => void;
   container: ReturnType<typeof containerFor>;
   tools: Awaited<ReturnType<typeof findFfmpeg>>;
@@ -248,7 +252,7 @@ interface JobContext {
 }
 
 async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): Promise<UpscaleResult> {
-  const { started, emit, container, tools, info, range } = ctx;
+  const { started, cpuAtStart, emit, container, tools, info, range } = ctx;
   const v = info.video;
   const device = upscaler.device;
   const model = await resolveModel(o.model ?? 'auto', { device, precision: o.precision ?? defaultPrecision(device), onPull: o.onPull });
@@ -765,7 +769,7 @@ async function runJob(o: UpscaleOptions, ctx: JobContext, upscaler: Upscaler): P
     const bytes = (await stat(outAbs)).size;
     progress(true);
     const elapsedMs = performance.now() - started;
-    emit({ type: 'done', frames: framesOut, elapsedMs, output: o.output, bytes, damagedFrames: missingFrames, reusedFrames, peakRssBytes: peakRssBytes(), stageMs: { ...stage } });
+    emit({ type: 'done', frames: framesOut, elapsedMs, output: o.output, bytes, damagedFrames: missingFrames, reusedFrames, peakRssBytes: peakRssBytes(), stageMs: { ...stage }, cpuMs: cpuTimeSince(cpuAtStart) });
     return { output: o.output, frames: framesOut, reusedFrames, elapsedMs, bytes, model: model.name, info };
   } catch (caught) {
     internal.abort();

@@ -5,9 +5,7 @@
  * worth of other work on average. Linux only; undefined elsewhere.
  */
 import { readFileSync } from 'node:fs';
-
-/** Linux reports /proc times in USER_HZ ticks, 100 per second on every mainstream build. */
-const TICK_MS = 10;
+import { processCpuMs, reapedChildrenCpuMs, TICK_MS } from '../cpu-time.js';
 
 export interface CpuSnapshot {
   wallMs: number;
@@ -23,19 +21,6 @@ export function machineBusyMs(procStat: string): number {
   void idle;
   void iowait;
   return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * TICK_MS;
-}
-
-/** utime + stime of a process from its /proc/<pid>/stat line (the command name may hold spaces). */
-export function processCpuMs(pidStat: string): number {
-  const fields = pidStat.slice(pidStat.lastIndexOf(')') + 2).split(' ');
-  // After "pid (comm) ", field 3 (state) is index 0, so utime (14) and stime (15) are 11 and 12.
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
-
-/** cutime + cstime: CPU time of the children a process has waited for (and theirs, recursively). */
-export function reapedChildrenCpuMs(pidStat: string): number {
-  const fields = pidStat.slice(pidStat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[13]) + Number(fields[14])) * TICK_MS;
 }
 
 /**

@@ -25,6 +25,43 @@ export interface EndToEndRun {
   outputSize: [number, number];
   /** Pipeline clock when the first frame was out (probe, model load, first inference). */
   firstFrameMs?: number;
+  /** Frames written from the identical frame before them, not upscaled (the `done` event's reusedFrames). */
+  reusedFrames?: number;
+  /** CPU time of the job (the `done` event's cpuMs): esrvid's process, and the FFmpeg processes it ran. */
+  cpuMs?: { process: number; children?: number };
+}
+
+/**
+ * Where a job's machine time went, as shares of cores x elapsed: the inference its frames needed
+ * (at what inference alone spent per frame on the same frames), esrvid's other work (hand-over,
+ * decoding and encoding I/O, start-up, and any inference slower than alone), FFmpeg (decoder,
+ * encoder, probe, mux) and idle cores. With every stage overlapping, efficiency is the
+ * inference share over the share inference alone keeps busy.
+ */
+export interface CoreTime {
+  inference: number;
+  esrvidOther: number;
+  ffmpeg: number;
+  idle: number;
+}
+
+/** "inference 90.1%, esrvid's other work 1.2%, FFmpeg 3.1%, idle 5.6%". */
+export function describeCoreTime(c: CoreTime): string {
+  const pc = (x: number) => `${(100 * x).toFixed(1)}%`;
+  return `inference ${pc(c.inference)}, esrvid's other work ${pc(c.esrvidOther)}, FFmpeg ${pc(c.ffmpeg)}, idle ${pc(c.idle)}`;
+}
+
+export function coreTimeShares(run: Pick<EndToEndRun, 'frames' | 'elapsedMs' | 'reusedFrames' | 'cpuMs'>, aloneCpuMsPerFrame: number, cores: number): CoreTime | undefined {
+  const cpu = run.cpuMs;
+  if (cpu?.children === undefined || !(aloneCpuMsPerFrame > 0) || !(run.elapsedMs > 0) || !(cores > 0)) return undefined;
+  const capacity = cores * run.elapsedMs;
+  const inference = aloneCpuMsPerFrame * (run.frames - (run.reusedFrames ?? 0));
+  return {
+    inference: inference / capacity,
+    esrvidOther: (cpu.process - inference) / capacity,
+    ffmpeg: cpu.children / capacity,
+    idle: (capacity - cpu.process - cpu.children) / capacity,
+  };
 }
 
 /** The fields of interest from a `--json` event stream (one JSON object per line). */
@@ -43,6 +80,7 @@ export function readDoneEvent(lines: readonly string[]): Omit<EndToEndRun, 'wall
     if (e.type === 'error') throw new Error(`esrvid failed: ${String(e.message)}`);
     if (e.type === 'done') {
       const stage = (e.stageMs ?? {}) as Partial<EndToEndRun['stageMs']>;
+      const cpu = e.cpuMs as { process?: unknown; children?: unknown } | undefined;
       return {
         frames: Number(e.frames),
         elapsedMs: Number(e.elapsedMs),
@@ -51,6 +89,8 @@ export function readDoneEvent(lines: readonly string[]): Omit<EndToEndRun, 'wall
         inputSize: start?.inputSize ?? [0, 0],
         outputSize: start?.outputSize ?? [0, 0],
         ...(firstFrameMs !== undefined ? { firstFrameMs } : {}),
+        ...(e.reusedFrames !== undefined ? { reusedFrames: Number(e.reusedFrames) } : {}),
+        ...(cpu && Number.isFinite(Number(cpu.process)) ? { cpuMs: { process: Number(cpu.process), ...(cpu.children !== undefined ? { children: Number(cpu.children) } : {}) } } : {}),
       };
     }
   }

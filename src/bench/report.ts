@@ -3,6 +3,7 @@ import { formatBytes, renderTable } from '../commands/format.js';
 import { framesPerSecond, median } from './stats.js';
 import { describeLever, LEVERS } from './levers.js';
 import { PARITY_TOLERANCE, QUIET_LOAD, type CaseResult, type EndToEndResult, type SuiteResult } from './suite.js';
+import { describeCoreTime, type CoreTime } from './end-to-end.js';
 
 const f2 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(2));
 const f0 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(0));
@@ -54,7 +55,11 @@ function pairEfficiencies(e: EndToEndResult): number[] {
 /** The pairs' efficiencies as percentages with one decimal, "95.2, 94.8, ...". */
 const pairPercents = (e: EndToEndResult) => pairEfficiencies(e).map((x) => (100 * x).toFixed(1)).join(', ');
 
-export const SWEEP_HEADER = ['model', 'frames in -> out', 'frames', 'end-to-end fps', 'inference alone fps', 'pipeline efficiency', 'per pair', 'inference busy', 'start-up ms', 'peak RSS', 'other load'];
+/** The same as one table cell: "90.1 / 1.2 / 3.1 / 5.6". */
+const coreTimeCell = (c: CoreTime | undefined) => (c ? [c.inference, c.esrvidOther, c.ffmpeg, c.idle].map((x) => (100 * x).toFixed(1)).join(' / ') : '-');
+
+export const SWEEP_HEADER = ['model', 'frames in -> out', 'frames', 'end-to-end fps', 'inference alone fps', 'pipeline efficiency', 'per pair', 'inference busy',
+  'core time %: inference / esrvid other / FFmpeg / idle', 'start-up ms', 'peak RSS', 'other load'];
 
 /** One row per model and size of the efficiency sweep. */
 export function sweepRows(rows: SuiteResult['efficiencySweep']): string[][] {
@@ -64,7 +69,7 @@ export function sweepRows(rows: SuiteResult['efficiencySweep']): string[][] {
     return [
       e.model, run ? `${run.inputSize.join('x')} -> ${run.outputSize.join('x')}` : `${e.width}x${e.height}`, String(run?.frames ?? '-'),
       f2(e.endToEndFps), f2(e.inferOnlyFps), `${percent1(e.efficiency)}${e.reusesEndToEnd ? ' (above)' : ''}`,
-      pairPercents(e), `${(100 * e.inferBusyShare).toFixed(0)}%`,
+      pairPercents(e), `${(100 * e.inferBusyShare).toFixed(0)}%`, coreTimeCell(e.coreTime),
       f0(medianOf(e.runs.map((x) => x.firstFrameMs))), formatBytes(e.peakRssBytes), loads.length > 0 ? Math.max(...loads).toFixed(1) : '-',
     ];
   });
@@ -85,6 +90,7 @@ export function renderSummary(r: SuiteResult): string {
   if (e) {
     out += `end to end (${e.model}, ${e.runs[0]?.frames ?? '?'} frames of ${e.runs[0]?.inputSize.join('x') ?? '?'}): ${f2(e.endToEndFps)} fps vs inference alone ${f2(e.inferOnlyFps)} fps: `
       + `pipeline efficiency ${percent1(e.efficiency)} (per pair ${pairPercents(e)}), inference busy ${(100 * e.inferBusyShare).toFixed(0)}% of the time, peak RSS ${formatBytes(e.peakRssBytes)}\n`;
+    if (e.coreTime) out += `  the job's core time: ${describeCoreTime(e.coreTime)}${e.aloneBusyShare !== undefined ? `; inference alone kept ${percent1(e.aloneBusyShare)} of the cores busy` : ''}\n`;
   }
   if (r.efficiencySweep?.length) out += `\npipeline efficiency for every model and size (batch 1):\n${renderTable(SWEEP_HEADER, sweepRows(r.efficiencySweep))}`;
   for (const n of r.notes) out += `note: ${n}\n`;
@@ -190,7 +196,16 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
       ['stage time: decode wait / infer / encode (median, ms)', `${f0(med('decode'))} / ${f0(med('infer'))} / ${f0(med('encode'))}`],
       ['start-up: job start to the first upscaled frame (median, ms; includes that frame\'s inference)', f0(medianOf(e.runs.map((x) => x.firstFrameMs)))],
       ['peak RSS of the esrvid process', formatBytes(e.peakRssBytes)],
+      ...(e.coreTime ? [['where the job\'s core time went (cores x elapsed; each share the median over the pairs)', describeCoreTime(e.coreTime)]] : []),
+      ...(e.aloneBusyShare !== undefined ? [['inference alone: its CPU time / (cores x its wall time)', percent1(e.aloneBusyShare)]] : []),
     ], ['l', 'r']));
+    if (e.coreTime) {
+      push('', 'The core time is the job\'s own CPU time from its `done` event (`cpuMs`: esrvid\'s process, every thread, and the FFmpeg processes it ran) against '
+        + 'the cores times its elapsed time. "Inference" is what inference alone spent per frame in the paired blocks, times the job\'s frames; "esrvid\'s other work" is the rest of '
+        + 'esrvid\'s process (hand-over, pipes, start-up, and any inference slower than alone); "idle" is the cores\' time nobody used (start-up, the last frames, waiting). '
+        + 'With decoding and encoding overlapping inference fully, the efficiency is the inference share over the share inference alone keeps busy: '
+        + 'what FFmpeg and esrvid\'s other work use is the part of the cores the network does not get.');
+    }
   }
   if (r.efficiencySweep?.length) {
     const o = r.options;
@@ -201,7 +216,7 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
       + '(at least 3 blocks). The headline\'s model and size is the measurement above ("(above)"). A short job carries its start-up (model load, the first frame) '
       + 'and the encoder\'s flush over fewer frames, and a larger frame makes the encoder\'s share larger or smaller with the model\'s work per pixel; '
       + 'issue #7\'s 95% target is the 10-second clip above.', '');
-    push(markdownTable(SWEEP_HEADER, sweepRows(r.efficiencySweep), ['l', 'l', 'r', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r']));
+    push(markdownTable(SWEEP_HEADER, sweepRows(r.efficiencySweep), ['l', 'l', 'r', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'r']));
   }
   push('## Method', '');
   push('- **Side by side.** The machine is shared and its speed changes by the minute, so nothing here compares numbers taken at different times: '

@@ -7,12 +7,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ModelPrecision } from '../models/store.js';
 import { measureInt8, type Int8CaseResult } from './int8.js';
 import { alternate } from './alternate.js';
-import { loopClip, runEndToEnd, sizedClip, type EndToEndRun } from './end-to-end.js';
+import { coreTimeShares, describeCoreTime, loopClip, runEndToEnd, sizedClip, type CoreTime, type EndToEndRun } from './end-to-end.js';
 import { measureFmaPeak, type FmaPeak } from './fma-peak.js';
 import { countFlops, type FlopCount } from './flops.js';
 import { realFrames, syntheticFrames } from './frames.js';
@@ -126,6 +126,10 @@ export interface EndToEndResult {
   /** The pipeline's inference time / its elapsed time: how busy the slowest stage kept. */
   inferBusyShare: number;
   peakRssBytes: number;
+  /** Where the jobs' core time went (each share the median over the pairs used for `efficiency`); Linux only. */
+  coreTime?: CoreTime;
+  /** Inference alone's CPU time / (cores x its wall time): how busy it kept the machine (median over pairs). */
+  aloneBusyShare?: number;
 }
 
 export interface SuiteResult {
@@ -480,6 +484,9 @@ async function measurePairs(clip: string, modelName: string, runCount: number, m
   const runs: EndToEndRun[] = [];
   const inferOnlyMs: number[][] = [];
   const pairOtherLoad: (number | undefined)[] = [];
+  const pairCoreTime: (CoreTime | undefined)[] = [];
+  const pairAloneBusy: number[] = [];
+  const cores = availableParallelism();
   try {
     /** One whole CLI job, and the other processes' load while it ran; undefined if it failed. */
     const timeJob = async () => {
@@ -504,9 +511,15 @@ async function measurePairs(clip: string, modelName: string, runCount: number, m
       await stage.time(1, w, h, frames);
       const blocks = Math.max(minBlocks, Math.min(96, Math.ceil(job.frames / 2 / (2 * stage.lanes))));
       const before = snapshot();
+      const cpuBefore = process.cpuUsage();
+      const wallBefore = performance.now();
       const block: number[] = [];
       for (let k = 0; k < blocks; k++) block.push(await stage.time(1, w, h, frames));
-      return { block, load: otherLoad(before, snapshot()) };
+      const wallMs = performance.now() - wallBefore;
+      const cpu = process.cpuUsage(cpuBefore);
+      const cpuMs = (cpu.user + cpu.system) / 1000;
+      // Each block is two single-frame calls per lane.
+      return { block, load: otherLoad(before, snapshot()), cpuMsPerFrame: cpuMs / (blocks * 2 * stage.lanes), busyShare: cpuMs / (cores * wallMs) };
     };
     for (let i = 0; i < runCount; i++) {
       // ABBA: every other pair times inference alone first (on the first pair's frame size and
@@ -517,11 +530,13 @@ async function measurePairs(clip: string, modelName: string, runCount: number, m
       const job = await timeJob();
       if (!job) return undefined;
       await sleep(o.pauseMs);
-      const { block, load: blockLoad } = alone ?? await timeInference(job.run);
+      const { block, load: blockLoad, cpuMsPerFrame, busyShare } = alone ?? await timeInference(job.run);
       if (!alone) await sleep(o.pauseMs);
       const { run } = job;
       runs.push(run);
       inferOnlyMs.push(block);
+      pairCoreTime.push(coreTimeShares(run, cpuMsPerFrame, cores));
+      pairAloneBusy.push(busyShare);
       // A pair is as quiet as its busier half: a burst during the shorter inference block counts fully.
       const loads = [job.load, blockLoad];
       const load = loads.some((l) => l === undefined) ? undefined : Math.max(...(loads as number[]));
@@ -529,7 +544,8 @@ async function measurePairs(clip: string, modelName: string, runCount: number, m
       const e2eFps = framesPerSecond(run.frames, run.elapsedMs);
       const inferFps = framesPerSecond(block.length, block.reduce((a, b) => a + b, 0));
       o.log(`  end to end ${run.frames} frames ${run.inputSize.join('x')}: ${e2eFps.toFixed(2)} fps (peak RSS ${(run.peakRssBytes / 2 ** 20).toFixed(0)} MiB); inference alone ${inferFps.toFixed(2)} fps`
-        + `${inferenceFirst ? ' (timed first)' : ''}${load === undefined ? '' : `; other work ${load.toFixed(1)} cores`}`);
+        + `${inferenceFirst ? ' (timed first)' : ''}${load === undefined ? '' : `; other work ${load.toFixed(1)} cores`}`
+        + `${pairCoreTime.at(-1) ? `; core time: ${describeCoreTime(pairCoreTime.at(-1)!)}` : ''}`);
     }
   } finally {
     await stage?.close();
@@ -538,6 +554,13 @@ async function measurePairs(clip: string, modelName: string, runCount: number, m
   const infer = inferOnlyMs.map((b) => framesPerSecond(b.length, b.reduce((x, y) => x + y, 0)));
   const quiet = pairOtherLoad.map((l, i) => (l !== undefined && l <= QUIET_LOAD ? i : -1)).filter((i) => i >= 0);
   const pick = <T>(xs: T[]) => (quiet.length > 0 ? quiet.map((i) => xs[i]!) : xs);
+  const shares = pick(pairCoreTime).filter((c): c is CoreTime => c !== undefined);
+  const coreTime = shares.length > 0 ? {
+    inference: median(shares.map((c) => c.inference)),
+    esrvidOther: median(shares.map((c) => c.esrvidOther)),
+    ffmpeg: median(shares.map((c) => c.ffmpeg)),
+    idle: median(shares.map((c) => c.idle)),
+  } : undefined;
   return {
     model: modelName,
     runs,
@@ -550,6 +573,8 @@ async function measurePairs(clip: string, modelName: string, runCount: number, m
     inPipelineInferFps: median(runs.map((r) => framesPerSecond(r.frames, r.stageMs.infer))),
     inferBusyShare: median(runs.map((r) => r.stageMs.infer / r.elapsedMs)),
     peakRssBytes: Math.max(...runs.map((r) => r.peakRssBytes)),
+    ...(coreTime ? { coreTime } : {}),
+    aloneBusyShare: median(pick(pairAloneBusy)),
   };
 }
 

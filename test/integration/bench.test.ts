@@ -60,6 +60,16 @@ describe('esrvid bench', () => {
     expect(e.inferOnlyMs.map((b: number[]) => b.length)).toEqual([16, 16]);
     expect(e.efficiency).toBeGreaterThan(0.2);
     expect(e.efficiency).toBeLessThan(2);
+    // Where the jobs' core time went: the shares cover cores x elapsed; inference is most of it,
+    // FFmpeg (probe, decoder, encoder, mux) took some, and no share is below rounding.
+    const c = e.coreTime as { inference: number; esrvidOther: number; ffmpeg: number; idle: number };
+    expect(c.inference + c.esrvidOther + c.ffmpeg + c.idle).toBeGreaterThan(0.9);
+    expect(c.inference + c.esrvidOther + c.ffmpeg + c.idle).toBeLessThan(1.1);
+    expect(c.inference).toBeGreaterThan(c.ffmpeg);
+    expect(c.ffmpeg).toBeGreaterThan(0);
+    expect(c.idle).toBeGreaterThan(-0.02);
+    expect(e.aloneBusyShare).toBeGreaterThan(0.3);
+    expect(e.aloneBusyShare).toBeLessThanOrEqual(1.02);
     // The first pair times the job first, the second times inference alone first.
     const lines = r.stderr.split('\n').filter((l) => l.includes('end to end 48 frames'));
     expect(lines).toHaveLength(2);
@@ -69,6 +79,7 @@ describe('esrvid bench', () => {
     const report = readFileSync(md, 'utf8');
     expect(report).toMatch(/\| pipeline efficiency \(median of per-pair ratios[^|]*\| \d+\.\d% \|/);
     expect(report).toMatch(/\| pipeline efficiency of each pair, in run order \| \d+\.\d%, \d+\.\d% \|/);
+    expect(report).toMatch(/\| where the job's core time went [^|]*\| inference \d+\.\d%, esrvid's other work -?\d+\.\d%, FFmpeg \d+\.\d%, idle -?\d+\.\d% \|/);
     // The sweep: one row per model and size. 160x90 is the headline's own clip (not run again);
     // 24x16 is the sample scaled down, as long as one second of inference at the case's speed.
     const sweep = result.efficiencySweep as { width: number; height: number; reusesEndToEnd: boolean; runs: { frames: number; inputSize: number[]; outputSize: number[] }[]; inferOnlyMs: number[][]; efficiency: number }[];

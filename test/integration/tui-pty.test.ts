@@ -6,6 +6,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pullModel } from '../../src/models/pull.js';
@@ -182,6 +183,11 @@ describe('without a terminal', () => {
     expect(done.frames).toBe(48);
     expect(done.frames).toBe(await frameCount(out));
     expect(done.reusedFrames).toBe(0); // the sample repeats no frame
+    // The job's CPU time: esrvid's own (inference most of it) and FFmpeg's, no more than the
+    // cores could give in the elapsed time (the children's 10 ms ticks round up to one each).
+    expect(done.cpuMs.process).toBeGreaterThan(done.cpuMs.children);
+    expect(done.cpuMs.children).toBeGreaterThan(0);
+    expect(done.cpuMs.process + done.cpuMs.children).toBeLessThanOrEqual(availableParallelism() * done.elapsedMs + 50);
   });
 
   it('--json: a failure is an error event on stdout too, with the same line and exit code', async () => {

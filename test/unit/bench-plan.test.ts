@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultBatches, defaultSizes, parseSize, planCases, splitList } from '../../src/bench/plan.js';
-import { readDoneEvent } from '../../src/bench/end-to-end.js';
+import { coreTimeShares, readDoneEvent } from '../../src/bench/end-to-end.js';
 
 const ARCH: Record<string, string> = {
   'realesr-general-x4v3': 'SRVGGNetCompact: 32 convolutions',
@@ -55,6 +55,31 @@ describe('end-to-end event parsing', () => {
       firstFrameMs: 450,
     });
     expect(readDoneEvent(lines.filter((l) => !l.includes('progress')))).not.toHaveProperty('firstFrameMs');
+  });
+
+  it('reads the job\'s CPU time and reused frames from the done event when it has them', () => {
+    const done = (extra: object) => [JSON.stringify({ type: 'done', frames: 48, elapsedMs: 6500, peakRssBytes: 4e8, stageMs: { decode: 10, infer: 6000, encode: 300 }, ...extra })];
+    expect(readDoneEvent(done({ reusedFrames: 3, cpuMs: { process: 12_000, children: 410 } }))).toMatchObject({ reusedFrames: 3, cpuMs: { process: 12_000, children: 410 } });
+    expect(readDoneEvent(done({ cpuMs: { process: 12_000 } })).cpuMs).toEqual({ process: 12_000 });
+    const bare = readDoneEvent(done({}));
+    expect(bare).not.toHaveProperty('cpuMs');
+    expect(bare).not.toHaveProperty('reusedFrames');
+  });
+
+  it('core time: inference at inference alone\'s CPU per frame, the rest of esrvid, FFmpeg and idle, as shares of cores x elapsed', () => {
+    // 2 cores x 10 s = 20 core-s: 100 frames at 180 ms = 18 s of inference, 18.5 s in esrvid, 0.8 s in FFmpeg, 0.7 s idle.
+    const shares = coreTimeShares({ frames: 100, elapsedMs: 10_000, cpuMs: { process: 18_500, children: 800 } }, 180, 2)!;
+    expect(shares.inference).toBeCloseTo(0.9);
+    expect(shares.esrvidOther).toBeCloseTo(0.025);
+    expect(shares.ffmpeg).toBeCloseTo(0.04);
+    expect(shares.idle).toBeCloseTo(0.035);
+    expect(shares.inference + shares.esrvidOther + shares.ffmpeg + shares.idle).toBeCloseTo(1);
+    // Reused frames were never upscaled: they need no inference.
+    expect(coreTimeShares({ frames: 100, reusedFrames: 50, elapsedMs: 10_000, cpuMs: { process: 18_500, children: 800 } }, 180, 2)!.inference).toBeCloseTo(0.45);
+    // Without the children's time (not Linux), or without a CPU figure for inference alone, nothing is claimed.
+    expect(coreTimeShares({ frames: 100, elapsedMs: 10_000, cpuMs: { process: 18_500 } }, 180, 2)).toBeUndefined();
+    expect(coreTimeShares({ frames: 100, elapsedMs: 10_000 }, 180, 2)).toBeUndefined();
+    expect(coreTimeShares({ frames: 100, elapsedMs: 10_000, cpuMs: { process: 18_500, children: 800 } }, 0, 2)).toBeUndefined();
   });
 
   it('an error event or a missing done event fails', () => {

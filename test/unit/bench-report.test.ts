@@ -39,6 +39,7 @@ const suite: SuiteResult = {
     clip: 'samples/chelsea.mp4', clipLoops: 5, model: 'realesr-general-x4v3',
     runs: [{ frames: 240, elapsedMs: 8000, wallMs: 8400, peakRssBytes: 400 * 2 ** 20, stageMs: { decode: 20, infer: 7000, encode: 400 }, inputSize: [160, 90], outputSize: [640, 360], firstFrameMs: 450 }],
     inferOnlyMs: [[40, 40]], endToEndFps: 30, inferOnlyFps: 25, pairOtherLoad: [0.1], efficiency: 1.2, efficiencyPairs: 'quiet', inPipelineInferFps: 6.86, inferBusyShare: 0.875, peakRssBytes: 400 * 2 ** 20,
+    coreTime: { inference: 0.9012, esrvidOther: 0.012, ffmpeg: 0.031, idle: 0.0558 }, aloneBusyShare: 0.993,
   },
   notes: ['an example note'],
 };
@@ -84,6 +85,17 @@ describe('bench report', () => {
     ]) expect(md).toContain(s);
   });
 
+  it('end to end: where the job\'s core time went, in the summary and in BENCHMARKS.md; nothing where it was not measured', () => {
+    const line = 'inference 90.1%, esrvid\'s other work 1.2%, FFmpeg 3.1%, idle 5.6%';
+    expect(renderSummary(suite)).toContain(`  the job's core time: ${line}; inference alone kept 99.3% of the cores busy\n`);
+    const md = renderMarkdown(suite);
+    expect(md).toContain(`| where the job's core time went (cores x elapsed; each share the median over the pairs) | ${line} |`);
+    expect(md).toContain('| inference alone: its CPU time / (cores x its wall time) | 99.3% |');
+    const without = { ...suite, endToEnd: { ...suite.endToEnd!, coreTime: undefined, aloneBusyShare: undefined } };
+    expect(renderSummary(without)).not.toContain('core time');
+    expect(renderMarkdown(without)).not.toContain('core time went');
+  });
+
   it('BENCHMARKS.md ends with the hand-kept attempts log when given', () => {
     const md = renderMarkdown(suite, '## Attempts\n\n| # | attempt |\n');
     expect(md.trimEnd().endsWith('| # | attempt |')).toBe(true);
@@ -105,19 +117,19 @@ describe('bench report', () => {
   it('efficiency sweep: a row per model and size, the headline marked, per-pair figures and the largest other load', () => {
     const headline = { ...suite.endToEnd!, width: 160, height: 90, reusesEndToEnd: true };
     const big = {
-      ...suite.endToEnd!, clipLoops: 1, width: 640, height: 360, reusesEndToEnd: false,
+      ...suite.endToEnd!, clipLoops: 1, width: 640, height: 360, reusesEndToEnd: false, coreTime: undefined,
       runs: [1, 2].map((k) => ({ frames: 24, elapsedMs: 26_000 + 1000 * k, wallMs: 0, peakRssBytes: 900 * 2 ** 20, stageMs: { decode: 5, infer: 25_000, encode: 900 }, inputSize: [640, 360] as [number, number], outputSize: [2560, 1440] as [number, number], firstFrameMs: 1200 + k })),
       inferOnlyMs: [[1100, 1100, 1100], [1000, 1000, 1000]], endToEndFps: 0.89, inferOnlyFps: 0.95, pairOtherLoad: [0.1, undefined], efficiency: 0.93, inferBusyShare: 0.92, peakRssBytes: 900 * 2 ** 20,
     };
     expect(sweepRows([headline, big])).toEqual([
-      ['realesr-general-x4v3', '160x90 -> 640x360', '240', '30.00', '25.00', '120.0% (above)', '120.0', '88%', '450', '400 MB', '0.1'],
+      ['realesr-general-x4v3', '160x90 -> 640x360', '240', '30.00', '25.00', '120.0% (above)', '120.0', '88%', '90.1 / 1.2 / 3.1 / 5.6', '450', '400 MB', '0.1'],
       // 24 frames in 27 s = 0.889 fps against 1/1.1 s = 0.909: 97.8%; 24/28 = 0.857 against 1: 85.7%.
-      ['realesr-general-x4v3', '640x360 -> 2560x1440', '24', '0.89', '0.95', '93.0%', '97.8, 85.7', '92%', '1202', '900 MB', '0.1'],
+      ['realesr-general-x4v3', '640x360 -> 2560x1440', '24', '0.89', '0.95', '93.0%', '97.8, 85.7', '92%', '-', '1202', '900 MB', '0.1'],
     ]);
     const withSweep = { ...suite, efficiencySweep: [headline, big] };
     const md = renderMarkdown(withSweep);
     expect(md).toContain('### Pipeline efficiency for every model and size');
-    expect(md).toContain('| realesr-general-x4v3 | 640x360 -> 2560x1440 | 24 | 0.89 | 0.95 | 93.0% | 97.8, 85.7 | 92% | 1202 | 900 MB | 0.1 |');
+    expect(md).toContain('| realesr-general-x4v3 | 640x360 -> 2560x1440 | 24 | 0.89 | 0.95 | 93.0% | 97.8, 85.7 | 92% | - | 1202 | 900 MB | 0.1 |');
     expect(md.indexOf('### Pipeline efficiency')).toBeGreaterThan(md.indexOf('## End to end'));
     expect(renderSummary(withSweep)).toContain('pipeline efficiency for every model and size (batch 1):');
     expect(renderMarkdown(suite)).not.toContain('### Pipeline efficiency');

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { framesPerSecond, median, pairedRatio, quantile, relativeSpread } from '../../src/bench/stats.js';
 import { bestPeak } from '../../src/bench/suite.js';
-import { machineBusyMs, otherLoad, processCpuMs, reapedChildrenCpuMs } from '../../src/bench/contention.js';
+import { machineBusyMs, otherLoad } from '../../src/bench/contention.js';
+import { cpuTime, cpuTimeSince, processCpuMs, reapedChildrenCpuMs } from '../../src/cpu-time.js';
+import { execFileSync } from 'node:child_process';
 
 describe('bench statistics', () => {
   it('median of odd and even samples, unsorted input untouched', () => {
@@ -54,6 +56,23 @@ describe('contention from /proc', () => {
     const stat = '4242 (python3 (x) y) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 30 70 5 20 0 3 0 100 0 0';
     expect(processCpuMs(stat)).toBe((250 + 30) * 10);
     expect(reapedChildrenCpuMs(stat)).toBe((70 + 5) * 10);
+  });
+
+  it('a job\'s CPU time: this process\'s own, and its waited-for children\'s (Linux)', () => {
+    const start = cpuTime();
+    const until = performance.now() + 150;
+    let x = 0;
+    while (performance.now() < until) x += Math.sqrt(x + 1);
+    expect(x).toBeGreaterThan(0);
+    // A child that spins for 300 ms of its own CPU, reaped by execFileSync.
+    execFileSync(process.execPath, ['-e', 'const t = process.cpuUsage(); while ((process.cpuUsage(t).user) < 300000);']);
+    const used = cpuTimeSince(start);
+    expect(used.process).toBeGreaterThanOrEqual(120);
+    expect(used.process).toBeLessThan(2000);
+    if (process.platform === 'linux') {
+      expect(used.children).toBeGreaterThanOrEqual(280);
+      expect(used.children).toBeLessThan(3000);
+    } else expect(used.children).toBeUndefined();
   });
 
   it('other load: busy time not spent by us, per wall time, in cores', () => {
