@@ -70,29 +70,54 @@ export interface FmaPeak {
   compiler: string;
 }
 
-/** Measures the peak, or explains why it cannot (no C compiler). */
-export async function measureFmaPeak(threads: number, opts: { cc?: string; tries?: number } = {}): Promise<FmaPeak> {
-  const cc = opts.cc ?? process.env.CC ?? 'cc';
-  const dir = await mkdtemp(join(tmpdir(), 'esrvid-fma-'));
-  try {
-    const src = join(dir, 'fma.c');
-    const exe = join(dir, 'fma');
-    await writeFile(src, FMA_KERNEL_C);
+/**
+ * The FMA kernel, built once: the suite measures the peak with it at the start and end, and
+ * probes the machine's speed right before and after every case, so a case measured while the
+ * shared machine was slowed is reported against the speed it had then.
+ */
+export class FmaProbe {
+  private constructor(private readonly dir: string, private readonly exe: string, readonly compiler: string) {}
+
+  /** Builds the kernel, or explains why it cannot (no C compiler). */
+  static async build(cc = process.env.CC ?? 'cc'): Promise<FmaProbe> {
+    const dir = await mkdtemp(join(tmpdir(), 'esrvid-fma-'));
     try {
-      await run(cc, ['-O2', '-march=native', '-pthread', src, '-o', exe]);
+      const src = join(dir, 'fma.c');
+      const exe = join(dir, 'fma');
+      await writeFile(src, FMA_KERNEL_C);
+      try {
+        await run(cc, ['-O2', '-march=native', '-pthread', src, '-o', exe]);
+      } catch (err) {
+        throw new Error(`cannot build the FMA peak kernel with ${cc}: ${((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n')[0]}`);
+      }
+      const { stdout: version } = await run(cc, ['--version']).catch(() => ({ stdout: cc }));
+      return new FmaProbe(dir, exe, version.split('\n')[0]!.trim());
     } catch (err) {
-      throw new Error(`cannot build the FMA peak kernel with ${cc}: ${((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n')[0]}`);
+      await rm(dir, { recursive: true, force: true });
+      throw err;
     }
-    const { stdout: version } = await run(cc, ['--version']).catch(() => ({ stdout: cc }));
+  }
+
+  /** GFLOP/s of one run on `threads` threads, `flopPerThread` each (1e11: ~0.4 s at 270 GFLOP/s a thread). */
+  async gflops(threads: number, bits = 512, flopPerThread = 1e11): Promise<number> {
+    const iters = Math.round(flopPerThread / (2 * (bits / 32) * 16));
+    const { stdout } = await run(this.exe, [String(bits), String(threads), String(iters)]);
+    return Number(stdout.trim().split(/\s+/)[1]);
+  }
+
+  close(): Promise<void> {
+    return rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Measures the peak (the best of `tries` runs of each kind), or explains why it cannot (no C compiler). */
+export async function measureFmaPeak(threads: number, opts: { cc?: string; tries?: number; probe?: FmaProbe } = {}): Promise<FmaPeak> {
+  const probe = opts.probe ?? await FmaProbe.build(opts.cc);
+  try {
     const tries = opts.tries ?? 3;
     const best = async (bits: number, t: number) => {
-      // 1e11 FLOP per thread: ~0.4 s per try at 270 GFLOP/s, long enough for the clock to settle.
-      const iters = Math.round(1e11 / (2 * (bits / 32) * 16));
       let top = 0;
-      for (let i = 0; i < tries; i++) {
-        const { stdout } = await run(exe, [String(bits), String(t), String(iters)]);
-        top = Math.max(top, Number(stdout.trim().split(/\s+/)[1]));
-      }
+      for (let i = 0; i < tries; i++) top = Math.max(top, await probe.gflops(t, bits));
       return top;
     };
     return {
@@ -100,9 +125,9 @@ export async function measureFmaPeak(threads: number, opts: { cc?: string; tries
       gflops256: await best(256, threads),
       gflopsOneThread: await best(512, 1),
       threads,
-      compiler: version.split('\n')[0]!.trim(),
+      compiler: probe.compiler,
     };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    if (!opts.probe) await probe.close();
   }
 }

@@ -10,13 +10,15 @@ const f0 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? 
 const pct = (x: number | undefined, peak: number | undefined) => (x === undefined || !peak ? '-' : `${((100 * x) / peak).toFixed(0)}%`);
 const ratio = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : `${x.toFixed(2)}x`);
 
-export const TABLE_HEADER = ['model', 'size', 'batch', 'esrvid fps', 'PyTorch fps', 'esrvid/PyTorch', 'esrvid GFLOP/s', '% peak', 'PyTorch GFLOP/s', '% peak', 'other load'];
+export const TABLE_HEADER = ['model', 'size', 'batch', 'esrvid fps', 'PyTorch fps', 'esrvid/PyTorch', 'esrvid GFLOP/s', '% peak', 'PyTorch GFLOP/s', '% peak', 'other load',
+  'FMA GFLOP/s around it', 'esrvid % of that'];
 
 export function caseRows(cases: readonly CaseResult[], peak: number | undefined): string[][] {
   return cases.map((c) => [
     c.model, `${c.width}x${c.height}`, String(c.batch), f2(c.esrvidFps), f2(c.torchFps), ratio(c.ratio),
     f0(c.esrvidGflops), pct(c.esrvidGflops, peak), f0(c.torchGflops), pct(c.torchGflops, peak),
     c.otherLoad === undefined ? '-' : c.otherLoad.toFixed(1),
+    f0(c.caseFmaGflops), pct(c.esrvidGflops, c.caseFmaGflops),
   ]);
 }
 
@@ -138,11 +140,14 @@ export function renderMarkdown(r: SuiteResult, log?: string): string {
       const c = r.cases[i]!;
       return [...row, String(c.esrvidMs.length), f2(c.esrvidBestFps), f2(c.torchBestFps), c.torchBestFps ? ratio(c.esrvidBestFps / c.torchBestFps) : '-'];
     }),
-    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
   push('"other load" is the CPU time other processes took while the case ran, in cores (from /proc/stat, less what esrvid and PyTorch used): '
     + `with ${r.options.threads} cores, anything above ~0.2 means the two runtimes were sharing them. "best" is the fastest single run of each runtime: `
     + 'on a busy machine the medians and the paired ratio move with the load (PyTorch\'s OpenMP threads suffer more from sharing cores than ONNX Runtime\'s pool), '
-    + 'while the best runs approach what each runtime does with the cores to itself.', '');
+    + 'while the best runs approach what each runtime does with the cores to itself. '
+    + '"FMA GFLOP/s around it" is the FMA peak kernel run on every thread right before and right after the case (~0.1 s each, the mean of the two): '
+    + 'a shared machine can be slowed for minutes by work outside it that /proc/stat does not show, which slows both runtimes alike '
+    + 'and so leaves their ratio standing but lowers "% peak"; "esrvid % of that" is esrvid\'s speed against the machine\'s speed at the time.', '');
   const best = bestBatches(r.cases).filter((c) => r.cases.some((k) => k.model === c.model && k.width === c.width && k.height === c.height && k.batch !== c.batch));
   if (best.length > 0) push(`Best batch for esrvid (by median): ${best.map((c) => `${c.model} ${c.width}x${c.height}: ${c.batch}`).join('; ')}.`, '');
   push('### Models', '');

@@ -13,7 +13,7 @@ import type { ModelPrecision } from '../models/store.js';
 import { measureInt8, type Int8CaseResult } from './int8.js';
 import { alternate } from './alternate.js';
 import { coreTimeShares, describeCoreTime, loopClip, runEndToEnd, sizedClip, type CoreTime, type EndToEndRun } from './end-to-end.js';
-import { measureFmaPeak, type FmaPeak } from './fma-peak.js';
+import { FmaProbe, measureFmaPeak, type FmaPeak } from './fma-peak.js';
 import { countFlops, type FlopCount } from './flops.js';
 import { realFrames, syntheticFrames } from './frames.js';
 import { describeMachine, type MachineInfo } from './machine.js';
@@ -102,6 +102,8 @@ export interface CaseResult extends BenchCase {
   esrvidSpread: number;
   /** Cores' worth of CPU time other processes took during the measured runs (Linux). */
   otherLoad?: number;
+  /** The FMA kernel's GFLOP/s on all threads right before and after the case (mean): the machine's speed at the time. */
+  caseFmaGflops?: number;
 }
 
 export interface EndToEndResult {
@@ -185,10 +187,13 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
     notes,
   };
   const peaks: FmaPeak[] = [];
+  /** The FMA kernel, kept for the probes around each case (none with --peak-gflops). */
+  let probe: FmaProbe | undefined;
   const measurePeak = async () => {
     if (o.peakGflops !== undefined) return;
     try {
-      const p = await measureFmaPeak(o.threads, { tries: 2 });
+      probe ??= await FmaProbe.build();
+      const p = await measureFmaPeak(o.threads, { tries: 2, probe });
       peaks.push(p);
       o.log(`FMA peak: ${p.gflops512.toFixed(0)} GFLOP/s at 512 bits, ${p.gflops256.toFixed(0)} at 256 bits (${o.threads} threads); one thread ${p.gflopsOneThread.toFixed(0)}`);
     } catch (err) {
@@ -235,7 +240,7 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
     }
     for (const { model, fp32 } of resolved) {
       try {
-        await measureModel(model, fp32, cases.filter((k) => k.model === model.name), torch, tmp, o, result);
+        await measureModel(model, fp32, cases.filter((k) => k.model === model.name), torch, tmp, o, result, probe);
       } catch (err) {
         // One model failing (a worker crash, memory) still leaves the others' numbers.
         notes.push(`${model.name}: measurement failed: ${(err as Error).message.split('\n')[0]}`);
@@ -265,6 +270,7 @@ export async function runSuite(o: BenchOptions): Promise<SuiteResult> {
     // A second look at the peak after a long suite, when the machine may have been busier or quieter.
     if (performance.now() - started > 60_000) await measurePeak();
   } finally {
+    await probe?.close();
     await torch?.close();
     await rm(tmp, { recursive: true, force: true });
   }
@@ -310,6 +316,7 @@ async function measureModel(
   tmp: string,
   o: BenchOptions,
   result: SuiteResult,
+  probe?: FmaProbe,
 ): Promise<void> {
   const { name } = model;
   const graph = decodeModel(await readFile(fp32));
@@ -337,7 +344,7 @@ async function measureModel(
   }
   try {
     for (const c of modelCases) {
-      const r = await measureCase(c, stage, reference, flops, tmp, o);
+      const r = await measureCase(c, stage, reference, flops, tmp, o, probe);
       result.cases.push(r);
       result.loadAverages.push(loadavg()[0]!);
       o.log(caseLine(r));
@@ -372,7 +379,14 @@ async function loadReference(torch: TorchReference, key: string, graph: OnnxGrap
   return { architecture, parity: { ...parity, width, height, ok: parity.maxAbs <= PARITY_TOLERANCE } };
 }
 
-async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference | undefined, flops: FlopCount, tmp: string, o: BenchOptions): Promise<CaseResult> {
+/** FLOP per thread of a probe around a case: ~0.1 s at 180 GFLOP/s a thread. */
+const PROBE_FLOP = 2e10;
+
+async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference | undefined, flops: FlopCount, tmp: string, o: BenchOptions, probe?: FmaProbe): Promise<CaseResult> {
+  // The machine's FMA speed right before and after the case: a shared machine slowed for minutes
+  // slows both runtimes alike, and the case's % of peak is also given against this speed.
+  const speed = () => probe?.gflops(o.threads, 512, PROBE_FLOP).catch(() => undefined);
+  const speedBefore = await speed();
   const frames = realFrames(c.batch, c.width, c.height);
   const input = join(tmp, `frames-${c.batch}x${c.width}x${c.height}.u8`);
   if (torch) await writeFile(input, frames);
@@ -389,6 +403,7 @@ async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference 
     warmup: o.warmup, runs: o.runs, minCaseMs: o.minCaseMs, onMeasuring: () => (before = snapshot(pids)),
   });
   const load = otherLoad(before, snapshot(pids));
+  const speedAfter = await speed();
   const fps = (ms: number[]) => ms.map((t) => framesPerSecond(c.batch, t));
   const gflops = (f: number) => (f * c.width * c.height * flops.convFlopsPerInputPixel) / 1e9;
   const esrvidFps = median(fps(esrvidMs));
@@ -400,6 +415,7 @@ async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference 
     esrvidGflops: gflops(esrvidFps),
     esrvidSpread: relativeSpread(esrvidMs),
     ...(load === undefined ? {} : { otherLoad: load }),
+    ...(speedBefore !== undefined && speedAfter !== undefined ? { caseFmaGflops: (speedBefore + speedAfter) / 2 } : {}),
   };
   if (torch) {
     r.torchMs = torchMs;
@@ -414,7 +430,8 @@ async function measureCase(c: BenchCase, stage: OrtStage, torch: TorchReference 
 export function caseLine(r: CaseResult): string {
   const ref = r.torchFps !== undefined ? `, PyTorch ${r.torchFps.toFixed(2)} fps, esrvid/PyTorch ${r.ratio!.toFixed(2)}x` : '';
   const busy = r.otherLoad !== undefined ? `; other work ${r.otherLoad.toFixed(1)} cores` : '';
-  return `  ${r.model} ${r.width}x${r.height} batch ${r.batch}: esrvid ${r.esrvidFps.toFixed(2)} fps (${r.esrvidGflops.toFixed(0)} GFLOP/s)${ref}${busy}`;
+  const speed = r.caseFmaGflops !== undefined ? `; FMA kernel around it ${r.caseFmaGflops.toFixed(0)} GFLOP/s` : '';
+  return `  ${r.model} ${r.width}x${r.height} batch ${r.batch}: esrvid ${r.esrvidFps.toFixed(2)} fps (${r.esrvidGflops.toFixed(0)} GFLOP/s)${ref}${busy}${speed}`;
 }
 
 async function measureEndToEnd(o: BenchOptions, notes: string[], tmp: string): Promise<EndToEndResult | undefined> {

@@ -45,6 +45,25 @@ describe('esrvid bench', () => {
     expect(text).toContain('| PyTorch (reference) | not run |');
   });
 
+  it('measures the FMA peak with the system C compiler, and the machine\'s FMA speed right around each case', async () => {
+    const md = join(tmp.dir, 'P.md');
+    const r = await runCli(['bench', '-m', 'realesr-animevideov3-x4', '--size', '24x16', '-b', '1', '--runs', '1', '--warmup', '0', '--min-time', '0',
+      '--reference', 'none', '--no-e2e', '--no-levers', '--no-int8', '--json', '-q', '--write', md]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    const peak = result.peak.gflops as number;
+    expect(peak).toBeGreaterThan(1);
+    // The probes around the case run the same kernel for ~a tenth of the time: near the peak, never far above it.
+    const around = result.cases[0].caseFmaGflops as number;
+    expect(around).toBeGreaterThan(0.2 * peak);
+    expect(around).toBeLessThan(1.3 * peak);
+    const row = readFileSync(md, 'utf8').split('\n').find((l) => l.startsWith('| realesr-animevideov3-x4 | 24x16 | 1 |'))!;
+    const cells = row.split('|').map((x) => x.trim());
+    // Columns 12 and 13 of the table: the speed around the case and esrvid's GFLOP/s as a share of it.
+    expect(cells[12]).toBe(around.toFixed(0));
+    expect(cells[13]).toBe(`${((100 * result.cases[0].esrvidGflops) / around).toFixed(0)}%`);
+  });
+
   it('pairs whole CLI jobs with inference alone, alternating which goes first', async () => {
     const md = join(tmp.dir, 'E.md');
     const r = await runCli(['bench', '-m', 'realesr-animevideov3-x4', '--size', '160x90,24x16', '-b', '1', '--runs', '1', '--warmup', '0', '--min-time', '0',
