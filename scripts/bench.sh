@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run bench`: the benchmark suite, side by side with PyTorch, written to BENCHMARKS.md.
 #
-#   npm run bench                         # the full suite (about 28 minutes on 2 cores)
+#   npm run bench                         # the full suite (28-38 minutes on 2 cores)
 #   npm run bench -- -m realesr-general-x4v3 --size 320x180 --runs 9   # any `esrvid bench` option
 #
 # Steps: (a) make sure the PyTorch reference can run: Debian's python3-torch in
