@@ -5,7 +5,7 @@
  * worth of other work on average. Linux only; undefined elsewhere.
  */
 import { readFileSync } from 'node:fs';
-import { processCpuMs, reapedChildrenCpuMs, TICK_MS } from '../cpu-time.js';
+import { cpuTime, processCpuMs, TICK_MS } from '../cpu-time.js';
 
 export interface CpuSnapshot {
   wallMs: number;
@@ -29,8 +29,9 @@ export function machineBusyMs(procStat: string): number {
  */
 export function snapshot(livePids: readonly number[] = []): CpuSnapshot | undefined {
   try {
-    const own = process.cpuUsage();
-    let ownMs = (own.user + own.system) / 1000 + reapedChildrenCpuMs(readFileSync('/proc/self/stat', 'utf8'));
+    const own = cpuTime();
+    if (own.childrenMs === undefined) return undefined;
+    let ownMs = own.processMs + own.childrenMs;
     for (const pid of livePids) ownMs += processCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     return { wallMs: performance.now(), machineBusyMs: machineBusyMs(readFileSync('/proc/stat', 'utf8')), ownMs };
   } catch {

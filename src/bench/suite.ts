@@ -21,6 +21,7 @@ import { decodeModel, type OnnxGraph } from './onnx-graph.js';
 import { describeLever, LEVERS, measureLever, type LeverResult } from './levers.js';
 import { OrtStage } from './ort-stage.js';
 import { otherLoad, snapshot } from './contention.js';
+import { cpuTime } from '../cpu-time.js';
 import { compareOutputs, withNetworkOutput, type ParityResult } from './parity.js';
 import { planCases, type BenchCase } from './plan.js';
 import { framesPerSecond, median, pairedRatio, relativeSpread } from './stats.js';
@@ -528,13 +529,12 @@ async function measurePairs(clip: string, modelName: string, runCount: number, m
       await stage.time(1, w, h, frames);
       const blocks = Math.max(minBlocks, Math.min(96, Math.ceil(job.frames / 2 / (2 * stage.lanes))));
       const before = snapshot();
-      const cpuBefore = process.cpuUsage();
+      const cpuBefore = cpuTime().processMs;
       const wallBefore = performance.now();
       const block: number[] = [];
       for (let k = 0; k < blocks; k++) block.push(await stage.time(1, w, h, frames));
       const wallMs = performance.now() - wallBefore;
-      const cpu = process.cpuUsage(cpuBefore);
-      const cpuMs = (cpu.user + cpu.system) / 1000;
+      const cpuMs = cpuTime().processMs - cpuBefore;
       // Each block is two single-frame calls per lane.
       return { block, load: otherLoad(before, snapshot()), cpuMsPerFrame: cpuMs / (blocks * 2 * stage.lanes), busyShare: cpuMs / (cores * wallMs) };
     };
@@ -572,12 +572,10 @@ async function measurePairs(clip: string, modelName: string, runCount: number, m
   const quiet = pairOtherLoad.map((l, i) => (l !== undefined && l <= QUIET_LOAD ? i : -1)).filter((i) => i >= 0);
   const pick = <T>(xs: T[]) => (quiet.length > 0 ? quiet.map((i) => xs[i]!) : xs);
   const shares = pick(pairCoreTime).filter((c): c is CoreTime => c !== undefined);
-  const coreTime = shares.length > 0 ? {
-    inference: median(shares.map((c) => c.inference)),
-    esrvidOther: median(shares.map((c) => c.esrvidOther)),
-    ffmpeg: median(shares.map((c) => c.ffmpeg)),
-    idle: median(shares.map((c) => c.idle)),
-  } : undefined;
+  const medianShare = (k: keyof CoreTime) => median(shares.map((c) => c[k]));
+  const coreTime = shares.length > 0
+    ? { inference: medianShare('inference'), esrvidOther: medianShare('esrvidOther'), ffmpeg: medianShare('ffmpeg'), idle: medianShare('idle') }
+    : undefined;
   return {
     model: modelName,
     runs,
